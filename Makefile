@@ -1,0 +1,53 @@
+# driftwarden developer commands. `make test` and `make demo` do all their own set-up.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# Reinstall only when the package metadata changes, so a second run downloads nothing.
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+PYTEST_ARGS ?=
+
+.PHONY: help venv test test-unit lint fmt kafka-start kafka-stop clean
+
+help:
+	@echo "make test       venv + package + real Kafka broker, whole test suite, broker stopped"
+	@echo "make test-unit  fast unit suite only (no broker): pytest -m 'not kafka'"
+	@echo "make lint       ruff format check, ruff lint, mypy on detectors/ and stream/"
+	@echo "make fmt        ruff format + ruff --fix"
+	@echo "make kafka-start / kafka-stop   the local broker (scripts/kafka.sh)"
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+test: $(STAMP)
+	@scripts/kafka.sh start || exit 1; \
+	status=0; $(PY) -m pytest $(PYTEST_ARGS) || status=$$?; \
+	scripts/kafka.sh stop; \
+	exit $$status
+
+test-unit: $(STAMP)
+	$(PY) -m pytest -m "not kafka" $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff format --check detectors stream tests bench scripts
+	$(VENV)/bin/ruff check detectors stream tests bench scripts
+	$(VENV)/bin/mypy detectors stream
+
+fmt: $(STAMP)
+	$(VENV)/bin/ruff format detectors stream tests bench scripts
+	$(VENV)/bin/ruff check --fix detectors stream tests bench scripts
+
+kafka-start:
+	@scripts/kafka.sh start
+
+kafka-stop:
+	@scripts/kafka.sh stop
+
+clean:
+	scripts/kafka.sh stop --clean
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,55 @@
+"""The small contract every online drift detector honours."""
+
+from __future__ import annotations
+
+import abc
+from typing import Any, Self
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["DriftDetector", "as_float_array"]
+
+
+def as_float_array(values: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """Return ``values`` as a contiguous 1-D float64 array (no copy when it already is one)."""
+    array = np.ascontiguousarray(values, dtype=np.float64)
+    if array.ndim != 1:
+        raise ValueError(f"expected a 1-D array of values, got shape {array.shape}")
+    return array
+
+
+class DriftDetector(abc.ABC):
+    """An online detector of change in a stream of numbers.
+
+    Subclasses implement ``update_many``; ``update`` is the one-value convenience on top of it.
+    NaN values are skipped (counted in ``n_nan``), never fed to the statistic. Every detector
+    has a fixed memory bound independent of stream length (``MEMORY_BOUND`` in its docstring)
+    and round-trips through ``snapshot()`` / ``restore()`` to a small JSON-serialisable dict.
+    """
+
+    def __init__(self) -> None:
+        self._drift_detected = False
+        self.n_nan = 0
+
+    @property
+    def drift_detected(self) -> bool:
+        """Whether the last value fed (by ``update`` or ``update_many``) triggered a detection."""
+        return self._drift_detected
+
+    def update(self, x: float) -> bool:
+        """Feed one value; return whether it triggered a detection."""
+        return bool(self.update_many(np.array([x], dtype=np.float64)).size)
+
+    @abc.abstractmethod
+    def update_many(self, values: npt.ArrayLike) -> npt.NDArray[np.int64]:
+        """Feed a whole array; return the indices (into ``values``) where drift was detected."""
+
+    @abc.abstractmethod
+    def snapshot(self) -> dict[str, Any]:
+        """Return the full state as a JSON-serialisable dict."""
+
+    @classmethod
+    @abc.abstractmethod
+    def restore(cls, state: dict[str, Any]) -> Self:
+        """Rebuild a detector from ``snapshot()`` output; it makes the same future decisions."""

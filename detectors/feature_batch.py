@@ -1,0 +1,79 @@
+"""The columnar batch that travels from the decoder to the detectors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["FeatureBatch", "SourcePositions"]
+
+
+@dataclass(frozen=True, slots=True)
+class SourcePositions:
+    """Where each record of a batch came from, so an event can point at its record.
+
+    For Kafka, ``sources`` holds topic names, ``partitions`` the partition and ``offsets`` the
+    offset. For a file, ``sources`` holds file names, ``partitions`` is -1 and ``offsets`` the
+    1-based line number.
+    """
+
+    sources: tuple[str, ...]
+    source_ids: npt.NDArray[np.int32]
+    partitions: npt.NDArray[np.int32]
+    offsets: npt.NDArray[np.int64]
+
+    def describe(self, index: int) -> tuple[str, int, int]:
+        """Return ``(source, partition, offset)`` of the record at ``index``."""
+        return (
+            self.sources[int(self.source_ids[index])],
+            int(self.partitions[index]),
+            int(self.offsets[index]),
+        )
+
+    @classmethod
+    def sequential(cls, source: str, n: int, first_offset: int = 0) -> SourcePositions:
+        """Positions of ``n`` consecutive records of one source (tests, files)."""
+        return cls(
+            sources=(source,),
+            source_ids=np.zeros(n, dtype=np.int32),
+            partitions=np.full(n, -1, dtype=np.int32),
+            offsets=np.arange(first_offset, first_offset + n, dtype=np.int64),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureBatch:
+    """A decoded batch of ``n_records`` feature records, one array per feature.
+
+    - ``numeric[name]``: float64, NaN where the value is missing or null.
+    - ``categorical[name]``: object array of ``str``, ``None`` where missing or null.
+    - ``present[name]``: bool, whether the field appeared in the record at all (even as null),
+      for every field seen in the batch, whatever its kind.
+    - ``types[name]``: the JSON types observed for the field in this batch
+      (``"number"``, ``"string"``, ``"bool"``, ``"null"``, ``"object"``, ``"array"``).
+    """
+
+    n_records: int
+    numeric: dict[str, npt.NDArray[np.float64]]
+    categorical: dict[str, npt.NDArray[np.object_]]
+    present: dict[str, npt.NDArray[np.bool_]]
+    types: dict[str, frozenset[str]]
+    positions: SourcePositions
+    extras: dict[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for kind, columns in (
+            ("numeric", self.numeric),
+            ("categorical", self.categorical),
+            ("present", self.present),
+        ):
+            for name, column in columns.items():
+                if len(column) != self.n_records:
+                    raise ValueError(
+                        f"{kind} column {name!r} has {len(column)} values, "
+                        f"expected {self.n_records}"
+                    )
+        if len(self.positions.offsets) != self.n_records:
+            raise ValueError("positions must have one entry per record")

@@ -1,0 +1,45 @@
+"""The ``driftwarden`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
+
+__all__ = ["build_parser", "main"]
+
+
+def _version() -> str:
+    try:
+        return version("driftwarden")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser; a subcommand is registered here only once it works."""
+    parser = argparse.ArgumentParser(
+        prog="driftwarden",
+        description=(
+            "Streaming data-drift detection beside a Kafka inference pipeline: compares live "
+            "feature records with a profile of the training data and publishes drift events."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"driftwarden {_version()}")
+    parser.set_defaults(command=None)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``driftwarden`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    return int(args.command(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
