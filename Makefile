@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 # Reinstall only when the package metadata changes, so a second run downloads nothing.
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PYTEST_ARGS ?=
+PY_DIRS := $(wildcard detectors stream tests bench scripts)
 
 .PHONY: help venv test test-unit lint fmt kafka-start kafka-stop clean
 
@@ -34,13 +35,13 @@ test-unit: $(STAMP)
 	$(PY) -m pytest -m "not kafka" $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff format --check detectors stream tests bench scripts
-	$(VENV)/bin/ruff check detectors stream tests bench scripts
+	$(VENV)/bin/ruff format --check $(PY_DIRS)
+	$(VENV)/bin/ruff check $(PY_DIRS)
 	$(VENV)/bin/mypy detectors stream
 
 fmt: $(STAMP)
-	$(VENV)/bin/ruff format detectors stream tests bench scripts
-	$(VENV)/bin/ruff check --fix detectors stream tests bench scripts
+	$(VENV)/bin/ruff format $(PY_DIRS)
+	$(VENV)/bin/ruff check --fix $(PY_DIRS)
 
 kafka-start:
 	@scripts/kafka.sh start
