@@ -1,0 +1,256 @@
+"""The DetectorBank: every detector of every feature over a FeatureBatch, events out."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from detectors.categorical_monitor import CategoricalMonitor
+from detectors.events import DriftEvent, EventType, Finding, Position
+from detectors.feature_batch import FeatureBatch, SourcePositions
+from detectors.numeric_monitor import NumericMonitor
+from detectors.profile import Profile
+from detectors.schema_tracker import SchemaReport, SchemaTracker
+from detectors.settings import DetectorSettings
+
+__all__ = ["DetectorBank"]
+
+_SNAPSHOT_VERSION = 1
+Kind = Literal["numeric", "categorical"]
+Monitor = NumericMonitor | CategoricalMonitor
+
+_SCHEMA_EVENTS: dict[str, EventType] = {
+    "novel": EventType.FEATURE_NOVEL,
+    "missing": EventType.FEATURE_MISSING,
+    "returned": EventType.FEATURE_RETURNED,
+    "type_changed": EventType.FEATURE_TYPE_CHANGED,
+    "field_cap": EventType.FEATURE_LIMIT_REACHED,
+}
+
+
+class DetectorBank:
+    """Maps each feature to its detectors and turns their outcomes into events.
+
+    Detectors come from ``DetectorSettings`` (defaults by kind, per-feature overrides,
+    ignored features); references from the ``Profile`` (without one, each detector learns its
+    reference from the first window of live data). Numeric values are standardised by the
+    reference mean and std before ADWIN and Page-Hinkley, so thresholds are scale-free.
+
+    Memory is bounded by ``max_features`` × the per-feature bound (see ``NumericMonitor`` and
+    ``CategoricalMonitor``) plus the ``SchemaTracker``'s ``max_fields`` names; a feature past
+    the cap is not tracked and the first one raises ``feature.limit_reached``.
+
+    >>> from detectors.feature_batch import SourcePositions
+    >>> rng = np.random.default_rng(11)
+    >>> bank = DetectorBank(DetectorSettings())
+    >>> def batch(mean, first):
+    ...     n = 10_000
+    ...     return FeatureBatch(
+    ...         n, {"latency": rng.normal(mean, 5.0, n)}, {},
+    ...         {"latency": np.ones(n, dtype=bool)}, {"latency": frozenset({"number"})},
+    ...         SourcePositions.sequential("requests", n, first),
+    ...     )
+    >>> means = [100, 100, 100, 104, 104, 104]
+    >>> events = [e for i, m in enumerate(means) for e in bank.process(batch(m, i * 10_000))]
+    >>> [(e.type.value, e.detector, e.record.offset) for e in events][:2]
+    [('drift.detected', 'adwin', 30119), ('drift.detected', 'page_hinkley', 30247)]
+    >>> bank.records_seen
+    60000
+    """
+
+    def __init__(self, settings: DetectorSettings, profile: Profile | None = None) -> None:
+        self.settings = settings
+        self.profile = profile
+        ref_fields = (
+            {name: feature.kind for name, feature in profile.features.items()}
+            if profile is not None
+            else None
+        )
+        self.schema = SchemaTracker(
+            ref_fields,
+            missing_grace=settings.schema_.missing_grace,
+            max_fields=settings.schema_.max_fields,
+        )
+        self.monitors: dict[str, Monitor] = {}
+        self.records_seen = 0
+        self.untracked_features = 0
+        self._limit_reported = False
+
+    @property
+    def values_seen(self) -> int:
+        """Values (missing ones included) fed to every feature's detectors so far."""
+        return sum(monitor.values_seen for monitor in self.monitors.values())
+
+    def update_settings(self, settings: DetectorSettings) -> None:
+        """Apply new thresholds from the next batch on; every detector keeps its state.
+
+        Structural settings (windows, bins, enabling a detector) apply to features first
+        seen after the change.
+        """
+        self.settings = settings
+        for name, monitor in self.monitors.items():
+            kind: Kind = "numeric" if isinstance(monitor, NumericMonitor) else "categorical"
+            monitor.apply_thresholds(settings.resolved(name, kind))
+
+    def statistics(self) -> dict[str, dict[str, float]]:
+        """The latest statistic of each detector per feature (for metrics gauges)."""
+        return {name: dict(m.last_statistics) for name, m in self.monitors.items()}
+
+    def process(self, batch: FeatureBatch) -> list[DriftEvent]:
+        """Run every detector over ``batch``; return its events ordered by record."""
+        base = self.records_seen
+        pending: list[tuple[str, Finding]] = []
+        for report in self.schema.update(batch):
+            if report.field not in self.settings.ignore:
+                pending.append((report.field, _schema_finding(report)))
+        cooldown = self.settings.cooldown_records
+        for name, values in batch.numeric.items():
+            monitor = self._monitor(name, "numeric", batch, pending)
+            if isinstance(monitor, NumericMonitor):
+                findings = monitor.process(
+                    values, base, cooldown, self.settings.resolve_after_records
+                )
+                pending.extend((name, f) for f in findings)
+        for name, column in batch.categorical.items():
+            monitor = self._monitor(name, "categorical", batch, pending)
+            if isinstance(monitor, CategoricalMonitor):
+                pending.extend((name, f) for f in monitor.process(column, base, cooldown))
+        for name, monitor in self.monitors.items():
+            if name in batch.numeric or name in batch.categorical:
+                continue
+            # A tracked feature absent from the whole batch: every record misses it.
+            if isinstance(monitor, NumericMonitor):
+                absent: npt.NDArray[Any] = np.full(batch.n_records, np.nan)
+                findings = monitor.process(
+                    absent, base, cooldown, self.settings.resolve_after_records
+                )
+            else:
+                absent = np.full(batch.n_records, None, dtype=object)
+                findings = monitor.process(absent, base, cooldown)
+            pending.extend((name, f) for f in findings)
+        self.records_seen += batch.n_records
+        pending.sort(key=lambda item: item[1].index)
+        return [self._event(name, finding, batch) for name, finding in pending]
+
+    def _monitor(
+        self, name: str, kind: Kind, batch: FeatureBatch, pending: list[tuple[str, Finding]]
+    ) -> Monitor | None:
+        monitor = self.monitors.get(name)
+        if monitor is not None or name in self.settings.ignore:
+            return monitor
+        override = self.settings.features.get(name)
+        feature_profile = self.profile.features.get(name) if self.profile is not None else None
+        declared = (override.kind if override is not None else None) or (
+            feature_profile.kind if feature_profile is not None else None
+        )
+        if declared is not None and declared != kind:
+            return None  # the SchemaTracker reports the type change
+        if len(self.monitors) >= self.settings.max_features:
+            self.untracked_features += 1
+            if not self._limit_reported:
+                self._limit_reported = True
+                pending.append((name, _limit_finding(self.settings.max_features)))
+            return None
+        settings = self.settings.resolved(name, kind)
+        created: Monitor
+        if kind == "numeric":
+            created = NumericMonitor.create(
+                feature_profile, settings, self.settings.warmup, self.settings.clip_z
+            )
+        else:
+            created = CategoricalMonitor.create(feature_profile, settings)
+        self.monitors[name] = created
+        return created
+
+    def _event(self, feature: str, finding: Finding, batch: FeatureBatch) -> DriftEvent:
+        positions = batch.positions
+        index = min(max(finding.index, 0), batch.n_records - 1)
+        return DriftEvent(
+            type=finding.type,
+            feature=feature,
+            detector=finding.detector,
+            statistic=finding.statistic,
+            value=_finite_or_none(finding.value),
+            threshold=_finite_or_none(finding.threshold),
+            severity=finding.severity,
+            index=index,
+            record=_position(positions, index),
+            first=_position(positions, 0),
+            last=_position(positions, batch.n_records - 1),
+            records_seen=self.records_seen,
+            reference=finding.reference,
+            live=finding.live,
+            detail=finding.detail,
+        )
+
+    def snapshot(self) -> dict[str, Any]:
+        """The whole bank as a JSON-serialisable dict (settings and profile excluded)."""
+        return {
+            "version": _SNAPSHOT_VERSION,
+            "records_seen": self.records_seen,
+            "untracked_features": self.untracked_features,
+            "limit_reported": self._limit_reported,
+            "schema": self.schema.snapshot(),
+            "monitors": {
+                name: {
+                    "kind": "numeric" if isinstance(m, NumericMonitor) else "categorical",
+                    "state": m.snapshot(),
+                }
+                for name, m in self.monitors.items()
+            },
+        }
+
+    @classmethod
+    def restore(
+        cls, state: dict[str, Any], settings: DetectorSettings, profile: Profile | None = None
+    ) -> DetectorBank:
+        """Rebuild a bank from ``snapshot()``; it makes exactly the same future decisions."""
+        if state.get("version") != _SNAPSHOT_VERSION:
+            raise ValueError(f"unsupported DetectorBank snapshot version {state.get('version')}")
+        bank = cls(settings, profile)
+        bank.records_seen = state["records_seen"]
+        bank.untracked_features = state["untracked_features"]
+        bank._limit_reported = state["limit_reported"]
+        bank.schema = SchemaTracker.restore(state["schema"])
+        for name, entry in state["monitors"].items():
+            monitor_cls = NumericMonitor if entry["kind"] == "numeric" else CategoricalMonitor
+            bank.monitors[name] = monitor_cls.restore(entry["state"])
+        bank.update_settings(settings)
+        return bank
+
+
+def _position(positions: SourcePositions, index: int) -> Position:
+    source, partition, offset = positions.describe(index)
+    return Position(source=source, partition=partition, offset=offset)
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    if value is None or not np.isfinite(value):
+        return None
+    return float(value)
+
+
+def _schema_finding(report: SchemaReport) -> Finding:
+    detail: dict[str, Any] = {}
+    if report.expected_kind is not None:
+        detail["expected_kind"] = report.expected_kind
+    if report.observed_type is not None:
+        detail["observed_type"] = report.observed_type
+    if report.absent_records:
+        detail["absent_records"] = report.absent_records
+    return Finding(
+        _SCHEMA_EVENTS[report.kind], "schema", report.kind, None, None, report.index, detail=detail
+    )
+
+
+def _limit_finding(max_features: int) -> Finding:
+    return Finding(
+        EventType.FEATURE_LIMIT_REACHED,
+        "bank",
+        "tracked_features",
+        float(max_features),
+        float(max_features),
+        0,
+    )

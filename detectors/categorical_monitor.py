@@ -1,0 +1,208 @@
+"""Every default detector of one categorical feature, and the events their outcomes become."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from detectors.alert_state import AlertState
+from detectors.categorical_drift import CategoricalDrift, CategoricalReport, NovelCategoryReport
+from detectors.events import EventType, Finding
+from detectors.null_rate import NullRate
+from detectors.profile import FeatureProfile
+from detectors.settings import CategoricalDriftSettings, NullRateSettings
+
+__all__ = ["CategoricalMonitor"]
+
+
+class CategoricalMonitor:
+    """Category mix, novel categories and null rate of one categorical feature.
+
+    ``process(values, base)`` takes the feature's object column of a batch (``None`` =
+    missing) and returns ``Finding``s with batch indices. Memory: ``CategoricalDrift``'s bound
+    (reference categories, top-K, at most 1,000 reported novel values, an HLL sketch) plus
+    ``NullRate``'s O(1) and two ``AlertState``s.
+
+    >>> from detectors.settings import DetectorSettings
+    >>> settings = DetectorSettings().resolved("device", "categorical")
+    >>> monitor = CategoricalMonitor.create(None, settings)
+    >>> rng = np.random.default_rng(3)
+    >>> devices = np.array(["ios", "android", "web", "tv"], dtype=object)
+    >>> stream = np.concatenate([devices[rng.choice(3, 10_000)], devices[rng.choice(4, 10_000)]])
+    >>> [(f.type.value, f.index, f.live.get("value")) for f in monitor.process(stream, base=0)][:2]
+    [('category.novel', 10117, 'tv'), ('drift.detected', 14999, None)]
+    """
+
+    def __init__(
+        self,
+        categorical: CategoricalDrift | None,
+        null_rate: NullRate | None,
+        states: dict[str, AlertState] | None = None,
+        values_seen: int = 0,
+    ) -> None:
+        self.categorical = categorical
+        self.null_rate = null_rate
+        self.states = states or {}
+        self.values_seen = values_seen
+        self.last_statistics: dict[str, float] = {}
+
+    @classmethod
+    def create(cls, profile: FeatureProfile | None, settings: dict[str, Any]) -> CategoricalMonitor:
+        """Build the detectors ``settings`` (from ``DetectorSettings.resolved``) enable."""
+        cat_s: CategoricalDriftSettings = settings["categorical"]
+        null_s: NullRateSettings = settings["null_rate"]
+        summary = profile.categorical if profile is not None else None
+        categorical = None
+        if cat_s.enabled:
+            categorical = CategoricalDrift(
+                summary.top if summary is not None and summary.top else None,
+                ref_other_count=summary.other_count if summary is not None else 0,
+                ref_complete=summary.complete if summary is not None else True,
+                **cat_s.model_dump(exclude={"enabled"}),
+            )
+        null_rate = None
+        if null_s.enabled:
+            null_rate = NullRate(
+                profile.null_rate if profile is not None and profile.count else None,
+                window=null_s.window,
+                z_threshold=null_s.z_threshold,
+                min_abs_change=null_s.min_abs_change,
+            )
+        return cls(categorical, null_rate)
+
+    def apply_thresholds(self, settings: dict[str, Any]) -> None:
+        """Take new thresholds from ``settings``; detector state is kept."""
+        cat_s: CategoricalDriftSettings = settings["categorical"]
+        if self.categorical is not None:
+            self.categorical.js_threshold = cat_s.js_threshold
+            self.categorical.p_value_threshold = cat_s.p_value_threshold
+            self.categorical.novel_min_share = cat_s.novel_min_share
+        null_s: NullRateSettings = settings["null_rate"]
+        if self.null_rate is not None:
+            self.null_rate.z_threshold = null_s.z_threshold
+            self.null_rate.min_abs_change = null_s.min_abs_change
+
+    def process(
+        self, values: npt.NDArray[np.object_], base: int, cooldown: int = 10_000
+    ) -> list[Finding]:
+        """Run every detector over one batch column; return the events it gives rise to."""
+        findings: list[Finding] = []
+        self.values_seen += len(values)
+        if self.null_rate is not None:
+            missing = np.asarray(values == None)  # noqa: E711 (elementwise on an array)
+            for report in self.null_rate.update_many(missing):
+                state = self._state("null_rate")
+                record = base + report.index
+                if report.drift and state.on_detection(record, cooldown):
+                    findings.append(
+                        Finding(
+                            EventType.DRIFT_DETECTED,
+                            "null_rate",
+                            "z",
+                            report.z,
+                            self.null_rate.z_threshold,
+                            report.index,
+                            {"null_rate": report.ref_null_rate},
+                            {"null_rate": report.null_rate, "n": report.n},
+                        )
+                    )
+                elif not report.drift and state.on_clear(record):
+                    findings.append(
+                        Finding(
+                            EventType.DRIFT_RESOLVED,
+                            "null_rate",
+                            "z",
+                            report.z,
+                            self.null_rate.z_threshold,
+                            report.index,
+                        )
+                    )
+                self.last_statistics["null_rate"] = report.null_rate
+        if self.categorical is not None:
+            for item in self.categorical.update_many(values):
+                if isinstance(item, NovelCategoryReport):
+                    findings.append(self._novel(item))
+                else:
+                    self._on_window(item, base, cooldown, findings)
+        return findings
+
+    def _state(self, name: str) -> AlertState:
+        state = self.states.get(name)
+        if state is None:
+            state = self.states[name] = AlertState()
+        return state
+
+    def _novel(self, report: NovelCategoryReport) -> Finding:
+        assert self.categorical is not None
+        return Finding(
+            EventType.CATEGORY_NOVEL,
+            "categorical",
+            "share",
+            report.share,
+            self.categorical.novel_min_share,
+            report.index,
+            live={"value": report.value, "count": report.count, "share": report.share},
+            detail={"first_index": report.first_index, "confirmed": report.confirmed},
+        )
+
+    def _on_window(
+        self, report: CategoricalReport, base: int, cooldown: int, out: list[Finding]
+    ) -> None:
+        cat = self.categorical
+        assert cat is not None
+        self.last_statistics.update(js=report.js, cardinality=report.cardinality_estimate)
+        live = {
+            "n": report.n,
+            "js": report.js,
+            "p_value": report.p_value,
+            "top": [list(pair) for pair in report.top_live],
+            "cardinality_estimate": report.cardinality_estimate,
+        }
+        state = self._state("categorical")
+        record = base + report.index
+        if report.drift and state.on_detection(record, cooldown):
+            out.append(
+                Finding(
+                    EventType.DRIFT_DETECTED,
+                    "categorical",
+                    "js",
+                    report.js,
+                    cat.js_threshold,
+                    report.index,
+                    live=live,
+                    detail={"p_value": report.p_value},
+                )
+            )
+        elif not report.drift and state.on_clear(record):
+            out.append(
+                Finding(
+                    EventType.DRIFT_RESOLVED,
+                    "categorical",
+                    "js",
+                    report.js,
+                    cat.js_threshold,
+                    report.index,
+                    live=live,
+                )
+            )
+
+    def snapshot(self) -> dict[str, Any]:
+        """JSON-serialisable state of every detector and alert state."""
+        return {
+            "categorical": self.categorical.snapshot() if self.categorical else None,
+            "null_rate": self.null_rate.snapshot() if self.null_rate else None,
+            "states": {name: state.snapshot() for name, state in self.states.items()},
+            "values_seen": self.values_seen,
+        }
+
+    @classmethod
+    def restore(cls, state: dict[str, Any]) -> CategoricalMonitor:
+        """Inverse of ``snapshot``."""
+        return cls(
+            CategoricalDrift.restore(state["categorical"]) if state["categorical"] else None,
+            NullRate.restore(state["null_rate"]) if state["null_rate"] else None,
+            {name: AlertState.restore(s) for name, s in state["states"].items()},
+            state["values_seen"],
+        )

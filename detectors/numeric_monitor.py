@@ -1,0 +1,357 @@
+"""Every default detector of one numeric feature, and the events their outcomes become."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from detectors.adwin import ADWIN
+from detectors.alert_state import AlertState
+from detectors.events import EventType, Finding
+from detectors.histogram_drift import HistogramDrift, HistogramReport
+from detectors.null_rate import NullRate, NullRateReport
+from detectors.page_hinkley import PageHinkley
+from detectors.profile import FeatureProfile
+from detectors.settings import (
+    AdwinSettings,
+    HistogramSettings,
+    NullRateSettings,
+    PageHinkleySettings,
+)
+from detectors.standardiser import Standardiser
+
+__all__ = ["NumericMonitor"]
+
+_HISTOGRAM_THRESHOLDS = (
+    "sparse_min_count",
+    "psi_threshold",
+    "js_threshold",
+    "p_value_threshold",
+    "out_of_range_threshold",
+    "sparse_threshold",
+)
+
+
+class NumericMonitor:
+    """ADWIN and Page-Hinkley on standardised values, a histogram against the reference's
+    quantile bins, and the null rate, for one numeric feature.
+
+    ``process(values, base)`` takes the feature's float64 column of a batch (NaN = missing)
+    and the bank's record number of the batch's first record, and returns ``Finding``s with
+    batch indices. Memory: the sum of the detectors' bounds (ADWIN ≤ 64 bucket rows,
+    Page-Hinkley O(1), histogram O(bins), null rate O(1)) plus four ``AlertState``s.
+
+    >>> from detectors.settings import DetectorSettings
+    >>> monitor = NumericMonitor.create(None, DetectorSettings().resolved("x", "numeric"), 1000)
+    >>> rng = np.random.default_rng(7)
+    >>> stream = np.concatenate([rng.normal(10, 2, 20_000), rng.normal(12, 2, 20_000)])
+    >>> findings = monitor.process(stream, base=0)
+    >>> sorted({f.detector for f in findings if f.type.value == "drift.detected"})
+    ['adwin', 'histogram', 'page_hinkley']
+    """
+
+    def __init__(
+        self,
+        standardiser: Standardiser,
+        adwin: ADWIN | None,
+        page_hinkley: PageHinkley | None,
+        histogram: HistogramDrift | None,
+        null_rate: NullRate | None,
+        states: dict[str, AlertState] | None = None,
+        values_seen: int = 0,
+    ) -> None:
+        self.standardiser = standardiser
+        self.adwin = adwin
+        self.page_hinkley = page_hinkley
+        self.histogram = histogram
+        self.null_rate = null_rate
+        self.states = states or {}
+        self.values_seen = values_seen
+        self.last_statistics: dict[str, float] = {}
+
+    @classmethod
+    def create(
+        cls,
+        profile: FeatureProfile | None,
+        settings: dict[str, Any],
+        warmup: int = 1000,
+        clip_z: float = 5.0,
+    ) -> NumericMonitor:
+        """Build the detectors ``settings`` (from ``DetectorSettings.resolved``) enable."""
+        summary = profile.numeric if profile is not None else None
+        adwin_s: AdwinSettings = settings["adwin"]
+        ph_s: PageHinkleySettings = settings["page_hinkley"]
+        hist_s: HistogramSettings = settings["histogram"]
+        null_s: NullRateSettings = settings["null_rate"]
+        standardiser = Standardiser(
+            summary.mean if summary else None, summary.std if summary else None, warmup, clip_z
+        )
+        adwin = ADWIN(**adwin_s.model_dump(exclude={"enabled"})) if adwin_s.enabled else None
+        page_hinkley = PageHinkley(**ph_s.model_dump(exclude={"enabled"})) if ph_s.enabled else None
+        histogram = None
+        if hist_s.enabled:
+            thresholds = {name: getattr(hist_s, name) for name in _HISTOGRAM_THRESHOLDS}
+            if summary is not None and sum(summary.bin_counts) > 0:
+                histogram = HistogramDrift(
+                    summary.bin_edges,
+                    summary.bin_counts,
+                    summary.min,
+                    summary.max,
+                    window=hist_s.window,
+                    n_bins=hist_s.bins,
+                    **thresholds,
+                )
+            else:
+                histogram = HistogramDrift(window=hist_s.window, n_bins=hist_s.bins, **thresholds)
+        null_rate = None
+        if null_s.enabled:
+            null_rate = NullRate(
+                profile.null_rate if profile is not None and profile.count else None,
+                window=null_s.window,
+                z_threshold=null_s.z_threshold,
+                min_abs_change=null_s.min_abs_change,
+            )
+        return cls(standardiser, adwin, page_hinkley, histogram, null_rate)
+
+    def apply_thresholds(self, settings: dict[str, Any]) -> None:
+        """Take new thresholds from ``settings``; detector state is kept."""
+        hist_s: HistogramSettings = settings["histogram"]
+        if self.histogram is not None:
+            for name in _HISTOGRAM_THRESHOLDS:
+                setattr(self.histogram, name, getattr(hist_s, name))
+        null_s: NullRateSettings = settings["null_rate"]
+        if self.null_rate is not None:
+            self.null_rate.z_threshold = null_s.z_threshold
+            self.null_rate.min_abs_change = null_s.min_abs_change
+        ph_s: PageHinkleySettings = settings["page_hinkley"]
+        if self.page_hinkley is not None:
+            self.page_hinkley.threshold = ph_s.threshold
+
+    def process(
+        self,
+        values: npt.NDArray[np.float64],
+        base: int,
+        cooldown: int = 10_000,
+        resolve_after: int = 20_000,
+    ) -> list[Finding]:
+        """Run every detector over one batch column; return the events it gives rise to."""
+        findings: list[Finding] = []
+        self.values_seen += len(values)
+        missing = np.isnan(values)
+        if self.null_rate is not None:
+            for null_report in self.null_rate.update_many(missing):
+                self._on_null_rate(null_report, base, cooldown, findings)
+        start, z = self.standardiser.transform(values)
+        for name, detector in (("adwin", self.adwin), ("page_hinkley", self.page_hinkley)):
+            if detector is None or z.size == 0:
+                continue
+            for idx in detector.update_many(z).tolist():
+                index = start + idx
+                if self._state(name).on_detection(base + index, cooldown):
+                    findings.append(self._change_finding(name, detector, index))
+        if self.histogram is not None:
+            for report in self.histogram.update_many(values):
+                self._on_histogram(report, base, cooldown, findings)
+        end = base + len(values) - 1
+        for name in ("adwin", "page_hinkley"):
+            due = self._state(name).resolve_due(end, resolve_after)
+            if due is not None:
+                findings.append(
+                    Finding(
+                        EventType.DRIFT_RESOLVED,
+                        name,
+                        "records_without_detection",
+                        float(resolve_after),
+                        float(resolve_after),
+                        due - base,
+                    )
+                )
+        return findings
+
+    def _state(self, name: str) -> AlertState:
+        state = self.states.get(name)
+        if state is None:
+            state = self.states[name] = AlertState()
+        return state
+
+    def _reference_summary(self) -> dict[str, Any]:
+        return {"mean": self.standardiser.mean, "std": self.standardiser.std}
+
+    def _change_finding(self, name: str, detector: ADWIN | PageHinkley, index: int) -> Finding:
+        if isinstance(detector, ADWIN):
+            live = {"window_mean_z": detector.estimation, "window_width": detector.width}
+            self.last_statistics["adwin_window_mean_z"] = detector.estimation
+            return Finding(
+                EventType.DRIFT_DETECTED,
+                name,
+                "delta",
+                detector.delta,
+                detector.delta,
+                index,
+                self._reference_summary(),
+                live,
+            )
+        return Finding(
+            EventType.DRIFT_DETECTED,
+            name,
+            "threshold",
+            detector.threshold,
+            detector.threshold,
+            index,
+            self._reference_summary(),
+            {"mode": detector.mode, "delta": detector.delta},
+        )
+
+    def _on_null_rate(
+        self, report: NullRateReport, base: int, cooldown: int, out: list[Finding]
+    ) -> None:
+        self.last_statistics["null_rate"] = report.null_rate
+        state = self._state("null_rate")
+        record = base + report.index
+        assert self.null_rate is not None
+        if report.drift and state.on_detection(record, cooldown):
+            out.append(
+                Finding(
+                    EventType.DRIFT_DETECTED,
+                    "null_rate",
+                    "z",
+                    report.z,
+                    self.null_rate.z_threshold,
+                    report.index,
+                    {"null_rate": report.ref_null_rate},
+                    {"null_rate": report.null_rate, "n": report.n},
+                )
+            )
+        elif not report.drift and state.on_clear(record):
+            out.append(
+                Finding(
+                    EventType.DRIFT_RESOLVED,
+                    "null_rate",
+                    "z",
+                    report.z,
+                    self.null_rate.z_threshold,
+                    report.index,
+                )
+            )
+
+    def _on_histogram(
+        self, report: HistogramReport, base: int, cooldown: int, out: list[Finding]
+    ) -> None:
+        hist = self.histogram
+        assert hist is not None
+        self.last_statistics.update(
+            psi=report.psi,
+            js=report.js,
+            out_of_range_rate=report.out_of_range_rate,
+            sparse_rate=report.sparse_rate,
+        )
+        record = base + report.index
+        live = {
+            "n": report.n,
+            "psi": report.psi,
+            "js": report.js,
+            "p_value": report.p_value,
+            "mean": report.live_summary.mean,
+            "std": report.live_summary.std,
+            "min": report.live_summary.min,
+            "max": report.live_summary.max,
+        }
+        reference = {"mean": self.standardiser.mean, "std": self.standardiser.std}
+        state = self._state("histogram")
+        if report.drift and state.on_detection(record, cooldown):
+            statistic, value, threshold = _strongest_histogram_statistic(report, hist)
+            out.append(
+                Finding(
+                    EventType.DRIFT_DETECTED,
+                    "histogram",
+                    statistic,
+                    value,
+                    threshold,
+                    report.index,
+                    reference,
+                    live,
+                )
+            )
+        elif not report.drift and state.on_clear(record):
+            out.append(
+                Finding(
+                    EventType.DRIFT_RESOLVED,
+                    "histogram",
+                    "psi",
+                    report.psi,
+                    hist.psi_threshold,
+                    report.index,
+                    reference,
+                    live,
+                )
+            )
+        for flag, kind, rate, threshold in (
+            (
+                report.out_of_range,
+                EventType.SUPPORT_OUT_OF_RANGE,
+                report.out_of_range_rate,
+                hist.out_of_range_threshold,
+            ),
+            (report.sparse, EventType.SUPPORT_SPARSE, report.sparse_rate, hist.sparse_threshold),
+        ):
+            support_state = self._state(kind.value)
+            if flag and support_state.on_detection(record, cooldown):
+                out.append(
+                    Finding(
+                        kind,
+                        "histogram",
+                        kind.value.split(".")[1] + "_rate",
+                        rate,
+                        threshold,
+                        report.index,
+                        reference,
+                        live,
+                    )
+                )
+            elif not flag:
+                support_state.on_clear(record)
+
+    def snapshot(self) -> dict[str, Any]:
+        """JSON-serialisable state of every detector and alert state."""
+        return {
+            "standardiser": self.standardiser.snapshot(),
+            "adwin": self.adwin.snapshot() if self.adwin else None,
+            "page_hinkley": self.page_hinkley.snapshot() if self.page_hinkley else None,
+            "histogram": self.histogram.snapshot() if self.histogram else None,
+            "null_rate": self.null_rate.snapshot() if self.null_rate else None,
+            "states": {name: state.snapshot() for name, state in self.states.items()},
+            "values_seen": self.values_seen,
+        }
+
+    @classmethod
+    def restore(cls, state: dict[str, Any]) -> NumericMonitor:
+        """Inverse of ``snapshot``."""
+        return cls(
+            Standardiser.restore(state["standardiser"]),
+            ADWIN.restore(state["adwin"]) if state["adwin"] else None,
+            PageHinkley.restore(state["page_hinkley"]) if state["page_hinkley"] else None,
+            HistogramDrift.restore(state["histogram"]) if state["histogram"] else None,
+            NullRate.restore(state["null_rate"]) if state["null_rate"] else None,
+            {name: AlertState.restore(s) for name, s in state["states"].items()},
+            state["values_seen"],
+        )
+
+
+def _strongest_histogram_statistic(
+    report: HistogramReport, hist: HistogramDrift
+) -> tuple[str, float, float]:
+    """The statistic that crossed its threshold by the widest margin."""
+    candidates = [
+        ("psi", report.psi, hist.psi_threshold, report.psi / hist.psi_threshold),
+        ("js", report.js, hist.js_threshold, report.js / hist.js_threshold),
+        (
+            "p_value",
+            report.p_value,
+            hist.p_value_threshold,
+            hist.p_value_threshold / max(report.p_value, 1e-300),
+        ),
+    ]
+    name, value, threshold, _ = max(candidates, key=lambda c: c[3])
+    return name, value, threshold

@@ -1,0 +1,188 @@
+"""Typed detector settings: defaults by feature kind, per-feature overrides, ignored features.
+
+These pydantic models are the ``detectors:`` section of the service config. Unknown keys are
+errors. Numeric thresholds apply to values standardised by the reference profile (training
+mean and std), so one default fits every feature whatever its unit.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "AdwinSettings",
+    "CategoricalDefaults",
+    "CategoricalDriftSettings",
+    "DetectorSettings",
+    "FeatureOverride",
+    "HistogramSettings",
+    "NullRateSettings",
+    "NumericDefaults",
+    "PageHinkleySettings",
+    "SchemaSettings",
+]
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class AdwinSettings(_Settings):
+    """ADWIN on standardised values, clipped to ±``clip_z`` (river's parameters).
+
+    ``delta`` and ``grace_period`` differ from river's defaults (0.002 and 10): on standardised
+    values clipped at ±5, delta 1e-5 gave 1 false alarm in 40 M N(0,1) values and 0 in 40 M
+    standardised lognormal values, median delay 183 values for a 0.5σ shift
+    (``python bench/detectors.py --defaults``); river's 0.002 gives 2 and 307 per 10 M unclipped.
+    """
+
+    enabled: bool = True
+    delta: float = Field(default=1e-5, gt=0.0, lt=1.0)
+    clock: int = Field(default=32, ge=1)
+    max_buckets: int = Field(default=5, ge=2)
+    min_window_length: int = Field(default=5, ge=1)
+    grace_period: int = Field(default=1000, ge=1)
+
+
+class PageHinkleySettings(_Settings):
+    """Page-Hinkley on standardised values.
+
+    Not river's defaults (tuned for raw streams: ~300 false alarms per 500k N(0,1) values);
+    these are ``detectors.page_hinkley.STANDARDISED_DEFAULTS``: 0 false alarms in 100 M
+    N(0,1) and 100 M standardised lognormal values, median delay 373 values for a 0.5σ shift
+    (``python bench/page_hinkley_defaults.py --long-streams 10``).
+    """
+
+    enabled: bool = True
+    min_instances: int = Field(default=30, ge=1)
+    delta: float = Field(default=0.1, ge=0.0)
+    threshold: float = Field(default=150.0, gt=0.0)
+    alpha: float = Field(default=1.0, gt=0.0, le=1.0)
+    mode: Literal["up", "down", "both"] = "both"
+
+
+class HistogramSettings(_Settings):
+    """Tumbling-window histogram against the reference's quantile bins."""
+
+    enabled: bool = True
+    window: int = Field(default=5000, ge=100)
+    bins: int = Field(default=20, ge=2, description="bins when learning from live data")
+    sparse_min_count: int = Field(default=5, ge=1)
+    psi_threshold: float = Field(default=0.2, gt=0.0)
+    js_threshold: float = Field(default=0.1, gt=0.0, le=1.0)
+    p_value_threshold: float = Field(default=1e-6, gt=0.0, lt=1.0)
+    out_of_range_threshold: float = Field(default=0.01, gt=0.0, le=1.0)
+    sparse_threshold: float = Field(default=0.05, gt=0.0, le=1.0)
+
+
+class NullRateSettings(_Settings):
+    """Share of missing values per tumbling window against the reference's null rate."""
+
+    enabled: bool = True
+    window: int = Field(default=5000, ge=100)
+    z_threshold: float = Field(default=6.0, gt=0.0)
+    min_abs_change: float = Field(default=0.01, ge=0.0, le=1.0)
+
+
+class CategoricalDriftSettings(_Settings):
+    """Category mix, novel categories and cardinality of a categorical feature."""
+
+    enabled: bool = True
+    window: int = Field(default=5000, ge=100)
+    top_k: int = Field(default=64, ge=1)
+    js_threshold: float = Field(default=0.1, gt=0.0, le=1.0)
+    p_value_threshold: float = Field(default=1e-6, gt=0.0, lt=1.0)
+    novel_min_share: float = Field(default=0.005, ge=0.0, le=1.0)
+
+
+class NumericDefaults(_Settings):
+    """Detectors run on every numeric feature unless overridden."""
+
+    adwin: AdwinSettings = Field(default_factory=AdwinSettings)
+    page_hinkley: PageHinkleySettings = Field(default_factory=PageHinkleySettings)
+    histogram: HistogramSettings = Field(default_factory=HistogramSettings)
+    null_rate: NullRateSettings = Field(default_factory=NullRateSettings)
+
+
+class CategoricalDefaults(_Settings):
+    """Detectors run on every categorical feature unless overridden."""
+
+    categorical: CategoricalDriftSettings = Field(default_factory=CategoricalDriftSettings)
+    null_rate: NullRateSettings = Field(default_factory=NullRateSettings)
+
+
+class SchemaSettings(_Settings):
+    """Novel, missing and re-typed fields."""
+
+    missing_grace: int = Field(default=1000, ge=1, description="consecutive records absent")
+    max_fields: int = Field(default=1000, ge=1)
+
+
+class FeatureOverride(_Settings):
+    """Per-feature changes on top of the defaults of its kind; only the keys given change.
+
+    ``kind`` forces numeric or categorical handling (otherwise the profile decides, or the
+    JSON type of the first values when the profile does not list the feature).
+    """
+
+    kind: Literal["numeric", "categorical"] | None = None
+    adwin: dict[str, Any] | None = None
+    page_hinkley: dict[str, Any] | None = None
+    histogram: dict[str, Any] | None = None
+    null_rate: dict[str, Any] | None = None
+    categorical: dict[str, Any] | None = None
+
+
+class DetectorSettings(_Settings):
+    """The whole ``detectors:`` section."""
+
+    numeric: NumericDefaults = Field(default_factory=NumericDefaults)
+    categorical: CategoricalDefaults = Field(default_factory=CategoricalDefaults)
+    schema_: SchemaSettings = Field(default_factory=SchemaSettings, alias="schema")
+    features: dict[str, FeatureOverride] = Field(default_factory=dict)
+    ignore: list[str] = Field(default_factory=list, description="features never tracked")
+    cooldown_records: int = Field(
+        default=10_000,
+        ge=0,
+        description="records after an event during which repeats of it are suppressed",
+    )
+    resolve_after_records: int = Field(
+        default=20_000,
+        ge=1,
+        description="records without a new detection before ADWIN/PH drift is resolved",
+    )
+    clip_z: float = Field(
+        default=5.0,
+        gt=0.0,
+        description="standardised values are clipped to ±clip_z before ADWIN and Page-Hinkley, "
+        "so that one heavy-tail spike cannot look like a change of mean",
+    )
+    warmup: int = Field(
+        default=1000,
+        ge=30,
+        description="values that form the standardisation reference of a feature the "
+        "profile does not cover",
+    )
+    max_features: int = Field(default=1000, ge=1)
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, populate_by_name=True)
+
+    def resolved(self, feature: str, kind: Literal["numeric", "categorical"]) -> dict[str, Any]:
+        """The effective settings of each detector of ``feature``, overrides applied.
+
+        >>> s = DetectorSettings(features={"price": {"adwin": {"delta": 0.01}}})
+        >>> s.resolved("price", "numeric")["adwin"].delta
+        0.01
+        >>> s.resolved("age", "numeric")["adwin"].delta
+        1e-05
+        """
+        defaults: BaseModel = self.numeric if kind == "numeric" else self.categorical
+        override = self.features.get(feature)
+        result: dict[str, Any] = {}
+        for name in type(defaults).model_fields:
+            base: BaseModel = getattr(defaults, name)
+            patch = getattr(override, name, None) if override is not None else None
+            result[name] = base.model_validate({**base.model_dump(), **patch}) if patch else base
+        return result

@@ -1,0 +1,96 @@
+"""Seeded feature streams and profiles for the DetectorBank tests and benchmarks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import numpy.typing as npt
+
+from detectors.feature_batch import FeatureBatch, SourcePositions
+from detectors.profile import CategoricalSummary, FeatureProfile, NumericSummary, Profile
+
+__all__ = ["categorical_profile", "make_batch", "numeric_profile", "split_batches"]
+
+
+def numeric_profile(sample: npt.NDArray[np.float64], bins: int = 20) -> FeatureProfile:
+    """The profile of a numeric training sample, with the bin convention of HistogramDrift."""
+    ordered = np.sort(sample)
+    lo, hi = float(ordered[0]), float(ordered[-1])
+    edges = np.unique(ordered[np.arange(1, bins) * ordered.size // bins])
+    edges = edges[edges > lo]
+    search = np.concatenate(([lo], edges, [np.nextafter(hi, np.inf)]))
+    counts = np.bincount(np.searchsorted(search, sample, side="right"), minlength=edges.size + 3)
+    return FeatureProfile(
+        kind="numeric",
+        count=int(sample.size),
+        null_count=0,
+        numeric=NumericSummary(
+            mean=float(sample.mean()),
+            std=float(sample.std()),
+            min=lo,
+            max=hi,
+            bin_edges=edges.tolist(),
+            bin_counts=counts.astype(int).tolist(),
+        ),
+    )
+
+
+def categorical_profile(sample: npt.NDArray[np.object_]) -> FeatureProfile:
+    """The profile of a categorical training sample (every category listed)."""
+    values, counts = np.unique(sample.astype(str), return_counts=True)
+    return FeatureProfile(
+        kind="categorical",
+        count=int(sample.size),
+        null_count=0,
+        categorical=CategoricalSummary(
+            top={str(v): int(c) for v, c in zip(values, counts, strict=True)}
+        ),
+    )
+
+
+def make_batch(
+    numeric: dict[str, npt.NDArray[np.float64]],
+    categorical: dict[str, npt.NDArray[np.object_]],
+    first_offset: int = 0,
+    source: str = "features",
+) -> FeatureBatch:
+    """A FeatureBatch where every given field is present in every record."""
+    n = len(next(iter({**numeric, **categorical}.values())))
+    present = {name: np.ones(n, dtype=bool) for name in [*numeric, *categorical]}
+    types = {name: frozenset({"number"}) for name in numeric}
+    types.update({name: frozenset({"string"}) for name in categorical})
+    return FeatureBatch(
+        n_records=n,
+        numeric=numeric,
+        categorical=categorical,
+        present=present,
+        types=types,
+        positions=SourcePositions.sequential(source, n, first_offset),
+    )
+
+
+def split_batches(
+    numeric: dict[str, npt.NDArray[np.float64]],
+    categorical: dict[str, npt.NDArray[np.object_]],
+    batch_size: int,
+) -> Iterator[FeatureBatch]:
+    """Cut whole columns into consecutive FeatureBatches of ``batch_size`` records."""
+    n = len(next(iter({**numeric, **categorical}.values())))
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        yield make_batch(
+            {k: v[start:stop] for k, v in numeric.items()},
+            {k: v[start:stop] for k, v in categorical.items()},
+            first_offset=start,
+        )
+
+
+def profile_of(
+    numeric: dict[str, npt.NDArray[np.float64]], categorical: dict[str, npt.NDArray[np.object_]]
+) -> Profile:
+    """A Profile of whole training columns."""
+    features = {name: numeric_profile(v) for name, v in numeric.items()}
+    features.update({name: categorical_profile(v) for name, v in categorical.items()})
+    n = len(next(iter({**numeric, **categorical}.values())))
+    return Profile(n_rows=n, features=features)

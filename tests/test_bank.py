@@ -1,0 +1,177 @@
+"""DetectorBank: the right events on the right features, state round trips, reloads, caps."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from detectors.bank import DetectorBank
+from detectors.events import DriftEvent, EventType
+from detectors.settings import DetectorSettings
+from tests.bank_data import make_batch, profile_of, split_batches
+
+N_TRAIN = 50_000
+N_LIVE = 60_000
+CHANGE_AT = 30_000
+
+
+def _training(rng: np.random.Generator) -> tuple[dict, dict]:
+    numeric = {
+        "amount": rng.lognormal(3.0, 1.0, N_TRAIN),
+        "age": rng.normal(40.0, 12.0, N_TRAIN),
+        "latency_ms": rng.normal(250.0, 40.0, N_TRAIN),
+        "score": rng.normal(0.0, 1.0, N_TRAIN),
+    }
+    categorical = {
+        "country": rng.choice(np.array(["FR", "DE", "ES", "IT"], dtype=object), N_TRAIN),
+        "device": rng.choice(np.array(["ios", "android", "web"], dtype=object), N_TRAIN),
+    }
+    return numeric, categorical
+
+
+def _live(rng: np.random.Generator) -> tuple[dict, dict]:
+    """Stationary live data, except: age shifts by 0.5σ, country gains a novel 'BR' at 5 %."""
+    numeric = {
+        "amount": rng.lognormal(3.0, 1.0, N_LIVE),
+        "age": rng.normal(40.0, 12.0, N_LIVE),
+        "latency_ms": rng.normal(250.0, 40.0, N_LIVE),
+        "score": rng.normal(0.0, 1.0, N_LIVE),
+    }
+    numeric["age"][CHANGE_AT:] += 6.0
+    countries = np.array(["FR", "DE", "ES", "IT", "BR"], dtype=object)
+    country = rng.choice(countries[:4], N_LIVE)
+    late = rng.choice(countries, N_LIVE - CHANGE_AT, p=[0.2375, 0.2375, 0.2375, 0.2375, 0.05])
+    country[CHANGE_AT:] = late
+    categorical = {
+        "country": country,
+        "device": rng.choice(np.array(["ios", "android", "web"], dtype=object), N_LIVE),
+    }
+    return numeric, categorical
+
+
+def _run(bank: DetectorBank, numeric: dict, categorical: dict, size: int) -> list[DriftEvent]:
+    return [e for b in split_batches(numeric, categorical, size) for e in bank.process(b)]
+
+
+@pytest.fixture(scope="module")
+def scenario() -> tuple:
+    rng = np.random.default_rng(2026)
+    train = _training(rng)
+    live = _live(rng)
+    return profile_of(*train), live
+
+
+def test_bank_flags_the_changed_features_and_only_them(scenario: tuple) -> None:
+    profile, (numeric, categorical) = scenario
+    bank = DetectorBank(DetectorSettings(), profile)
+    events = _run(bank, numeric, categorical, 4096)
+
+    detected = {(e.feature, e.type) for e in events}
+    assert ("age", EventType.DRIFT_DETECTED) in detected
+    assert ("country", EventType.CATEGORY_NOVEL) in detected
+    assert {e.feature for e in events} <= {"age", "country"}
+    age_detectors = {e.detector for e in events if e.feature == "age"}
+    assert {"adwin", "page_hinkley", "histogram"} <= age_detectors
+    novel = next(e for e in events if e.type is EventType.CATEGORY_NOVEL)
+    assert novel.live["value"] == "BR"
+    assert all(e.record.offset >= CHANGE_AT for e in events)
+    first_age = min(e.record.offset for e in events if e.feature == "age")
+    assert first_age - CHANGE_AT < 1000
+
+
+def test_events_carry_statistic_threshold_and_source_position(scenario: tuple) -> None:
+    profile, (numeric, categorical) = scenario
+    bank = DetectorBank(DetectorSettings(), profile)
+    events = _run(bank, numeric, categorical, 10_000)
+    histogram = next(e for e in events if e.detector == "histogram")
+    assert histogram.statistic in {"psi", "js", "p_value"}
+    assert histogram.value is not None and histogram.threshold is not None
+    assert histogram.record.source == "features"
+    assert histogram.first.offset <= histogram.record.offset <= histogram.last.offset
+    assert histogram.reference["mean"] == pytest.approx(40.0, abs=0.5)
+
+
+def test_same_events_whatever_the_batch_size(scenario: tuple) -> None:
+    profile, (numeric, categorical) = scenario
+    by_size = []
+    for size in (1000, 7919, 30_000):
+        bank = DetectorBank(DetectorSettings(), profile)
+        events = _run(bank, numeric, categorical, size)
+        by_size.append([(e.type, e.feature, e.detector, e.record.offset) for e in events])
+    assert by_size[0] == by_size[1] == by_size[2]
+
+
+def test_snapshot_restore_mid_stream_gives_the_same_events(scenario: tuple) -> None:
+    profile, (numeric, categorical) = scenario
+    settings = DetectorSettings()
+    whole = _run(DetectorBank(settings, profile), numeric, categorical, 5000)
+
+    first = DetectorBank(settings, profile)
+    batches = list(split_batches(numeric, categorical, 5000))
+    before = [e for b in batches[:7] for e in first.process(b)]
+    state = json.loads(json.dumps(first.snapshot()))
+    second = DetectorBank.restore(state, settings, profile)
+    after = [e for b in batches[7:] for e in second.process(b)]
+
+    assert [e.model_dump() for e in before + after] == [e.model_dump() for e in whole]
+    assert second.records_seen == N_LIVE
+
+
+def test_new_thresholds_apply_from_the_next_batch_and_keep_state(scenario: tuple) -> None:
+    profile, (numeric, categorical) = scenario
+    bank = DetectorBank(DetectorSettings(), profile)
+    batches = list(split_batches(numeric, categorical, 5000))
+    for b in batches[:4]:
+        bank.process(b)
+    seen_before = bank.values_seen
+    strict = DetectorSettings(numeric={"histogram": {"psi_threshold": 1e-9}})
+    bank.update_settings(strict)
+    assert bank.values_seen == seen_before
+    events = bank.process(batches[4])
+    flagged = {e.feature for e in events if e.detector == "histogram"}
+    assert {"amount", "latency_ms", "score"} <= flagged
+
+
+def test_feature_cap_is_an_event_not_a_crash() -> None:
+    rng = np.random.default_rng(5)
+    columns = {f"f{i}": rng.normal(size=2000) for i in range(8)}
+    bank = DetectorBank(DetectorSettings(max_features=5))
+    events = bank.process(make_batch(columns, {}))
+    limit = [e for e in events if e.type is EventType.FEATURE_LIMIT_REACHED]
+    assert len(limit) == 1
+    assert len(bank.monitors) == 5
+    assert bank.untracked_features == 3
+
+
+def test_ignored_features_get_no_detector_and_no_event() -> None:
+    rng = np.random.default_rng(6)
+    x = np.concatenate([rng.normal(0, 1, 20_000), rng.normal(5, 1, 20_000)])
+    bank = DetectorBank(DetectorSettings(ignore=["request_id"]))
+    events = bank.process(make_batch({"request_id": x, "y": rng.normal(size=x.size)}, {}))
+    assert "request_id" not in bank.monitors
+    assert all(e.feature != "request_id" for e in events)
+
+
+def test_thresholds_are_scale_free(scenario: tuple) -> None:
+    rng = np.random.default_rng(9)
+    x = np.concatenate([rng.normal(0, 1, 30_000), rng.normal(0.5, 1, 30_000)])
+
+    def detections(scale: float, offset: float) -> list[tuple[str, int]]:
+        bank = DetectorBank(DetectorSettings(), profile_of({"x": rng_ref * scale + offset}, {}))
+        events = _run(bank, {"x": x * scale + offset}, {}, 6000)
+        return [(e.detector, e.record.offset) for e in events if e.detector != "histogram"]
+
+    rng_ref = np.random.default_rng(10).normal(0, 1, N_TRAIN)
+    base = detections(1.0, 0.0)
+    assert base, "a 0.5σ shift must be detected"
+    assert detections(1e-3, 7.0) == base
+    assert detections(5e4, -1e6) == base
+
+
+def test_unknown_override_key_is_rejected_with_its_path() -> None:
+    with pytest.raises(ValidationError) as info:
+        DetectorSettings.model_validate({"numeric": {"adwin": {"deltaa": 0.1}}})
+    assert "numeric.adwin.deltaa" in str(info.value)

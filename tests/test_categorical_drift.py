@@ -1,0 +1,358 @@
+"""CategoricalDrift: change points, novel categories, bounds, determinism and snapshots."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from detectors.categorical_drift import (
+    MAX_REPORTED_NOVEL,
+    CategoricalDrift,
+    CategoricalReport,
+    NovelCategoryReport,
+)
+
+REPO_DIR = Path(__file__).resolve().parent.parent
+Report = CategoricalReport | NovelCategoryReport
+
+
+def categories(k: int, prefix: str = "cat") -> npt.NDArray[np.object_]:
+    return np.array([f"{prefix}_{i:02d}" for i in range(k)], dtype=object)
+
+
+def proportions(k: int, seed: int) -> npt.NDArray[np.float64]:
+    return np.random.default_rng(seed).dirichlet(np.full(k, 5.0))
+
+
+def draw(
+    rng: np.random.Generator,
+    cats: npt.NDArray[np.object_],
+    p: npt.NDArray[np.float64] | list[float],
+    n: int,
+) -> npt.NDArray[np.object_]:
+    return cats[rng.choice(cats.size, size=n, p=p)]
+
+
+def reference_of(cats: npt.NDArray[np.object_], p: npt.NDArray[np.float64]) -> dict[str, int]:
+    return {str(c): round(share * 1_000_000) for c, share in zip(cats, p, strict=True)}
+
+
+def run_in_batches(
+    detector: CategoricalDrift, values: npt.NDArray[np.object_], cuts: list[int]
+) -> list[Report]:
+    """Feed ``values`` split at ``cuts``; return reports with indices made global."""
+    reports: list[Report] = []
+    bounds = [0, *sorted(cuts), values.size]
+    for start, stop in itertools.pairwise(bounds):
+        for report in detector.update_many(values[start:stop]):
+            if isinstance(report, NovelCategoryReport):
+                report = NovelCategoryReport(
+                    value=report.value,
+                    index=report.index + start,
+                    first_index=report.first_index + start,
+                    count=report.count,
+                    share=report.share,
+                    confirmed=report.confirmed,
+                )
+            else:
+                report = CategoricalReport(
+                    index=report.index + start,
+                    n=report.n,
+                    js=report.js,
+                    chi2=report.chi2,
+                    p_value=report.p_value,
+                    drift=report.drift,
+                    top_live=report.top_live,
+                    cardinality_estimate=report.cardinality_estimate,
+                )
+            reports.append(report)
+    return reports
+
+
+def window_reports(reports: list[Report]) -> list[CategoricalReport]:
+    return [r for r in reports if isinstance(r, CategoricalReport)]
+
+
+def novel_reports(reports: list[Report]) -> list[NovelCategoryReport]:
+    return [r for r in reports if isinstance(r, NovelCategoryReport)]
+
+
+def test_novel_value_at_two_percent_is_reported_once_at_its_25th_occurrence() -> None:
+    rng = np.random.default_rng(1)
+    cats, p = categories(20), proportions(20, seed=1)
+    values = draw(rng, cats, p, 30_000)
+    novel_at = np.flatnonzero(rng.random(30_000) < 0.02)
+    novel_at = novel_at[novel_at >= 12_000]
+    values[novel_at] = "brand_new"
+    detector = CategoricalDrift(reference_of(cats, p))
+
+    reports = detector.update_many(values)
+
+    [novel] = novel_reports(reports)
+    assert novel.value == "brand_new"
+    assert novel.first_index == novel_at[0]
+    assert novel.index == novel_at[24]  # default needs 0.5 % of 5,000 = 25 in one window
+    assert (novel.count, novel.share, novel.confirmed) == (25, 0.005, True)
+
+
+def test_novel_value_crossing_in_a_later_batch_points_back_to_its_first_occurrence() -> None:
+    values = np.array(["a"] * 100, dtype=object)
+    values[[10, 30, 60, 90]] = "new"
+    detector = CategoricalDrift({"a": 10}, window=100, novel_min_share=0.04)
+
+    assert detector.update_many(values[:50]) == []
+    [novel] = novel_reports(detector.update_many(values[50:]))
+
+    assert (novel.index, novel.first_index) == (90 - 50, 10 - 50)
+
+
+def test_one_off_typo_is_not_reported_by_default_but_is_with_zero_min_share() -> None:
+    rng = np.random.default_rng(2)
+    cats, p = categories(10), proportions(10, seed=2)
+    values = draw(rng, cats, p, 20_000)
+    values[[3_000, 17_000]] = "typo"
+
+    assert novel_reports(CategoricalDrift(reference_of(cats, p)).update_many(values)) == []
+    eager = CategoricalDrift(reference_of(cats, p), novel_min_share=0.0)
+    [report] = novel_reports(eager.update_many(values))
+    assert (report.value, report.index, report.first_index) == ("typo", 3_000, 3_000)
+
+
+def test_novel_values_of_an_incomplete_reference_are_unconfirmed() -> None:
+    detector = CategoricalDrift({"a": 90}, ref_other_count=10, ref_complete=False, window=10)
+
+    [report] = novel_reports(detector.update_many(np.array(["a"] * 9 + ["b"], dtype=object)))
+
+    assert (report.value, report.confirmed) == ("b", False)
+
+
+@pytest.mark.parametrize("learned", [False, True], ids=["profile", "learned"])
+def test_ten_percent_mass_shift_is_flagged_in_the_first_full_window_after_it(
+    learned: bool,
+) -> None:
+    rng = np.random.default_rng(3)
+    cats, p = categories(20), proportions(20, seed=3)
+    shifted = p.copy()
+    largest, other = int(np.argmax(p)), int(np.argmin(p))
+    shifted[largest] -= 0.10
+    shifted[other] += 0.10
+    change = 22_345
+    values = np.concatenate([draw(rng, cats, p, change), draw(rng, cats, shifted, 30_000)])
+    detector = CategoricalDrift(None if learned else reference_of(cats, p))
+
+    windows = window_reports(detector.update_many(values))
+
+    flagged = [r.index for r in windows if r.drift]
+    assert 29_999 in flagged  # the first full window after the change: 25,000..29,999
+    assert min(flagged) >= 24_999  # nothing before the window that holds the change
+
+
+@pytest.mark.parametrize("k", [10, 50])
+@pytest.mark.parametrize("learned", [False, True], ids=["profile", "learned"])
+def test_stationary_multinomial_never_flags_over_200_windows(k: int, learned: bool) -> None:
+    rng = np.random.default_rng(100 + k)
+    cats, p = categories(k), proportions(k, seed=k)
+    detector = CategoricalDrift(None if learned else reference_of(cats, p))
+
+    windows = window_reports(detector.update_many(draw(rng, cats, p, 1_000_000)))
+
+    assert len(windows) == 200 - learned
+    assert not any(r.drift for r in windows)
+    assert max(r.js for r in windows) < detector.js_threshold
+
+
+def test_missing_values_are_counted_and_do_not_fill_windows() -> None:
+    values = np.array(["a", None, "b", None, "a", "b"], dtype=object)
+    detector = CategoricalDrift({"a": 1, "b": 1}, window=4)
+
+    [report] = window_reports(detector.update_many(values))
+
+    assert (report.index, report.n, detector.n_missing, detector.n_seen) == (5, 4, 2, 4)
+
+
+def test_thresholds_changed_between_calls_apply_to_the_next_window() -> None:
+    values = np.array(["a"] * 100, dtype=object)
+    detector = CategoricalDrift({"a": 50, "b": 50}, window=100)
+
+    assert window_reports(detector.update_many(values))[0].drift
+    detector.js_threshold = 1.0
+    assert not window_reports(detector.update_many(values))[0].drift
+
+
+def test_window_report_lists_top_live_categories_with_shares() -> None:
+    values = np.array(["a"] * 5 + ["b"] * 3 + ["c"] * 2, dtype=object)
+    detector = CategoricalDrift({"a": 1}, window=10)
+
+    [report] = window_reports(detector.update_many(values))
+
+    assert report.top_live == (("a", 0.5), ("b", 0.3), ("c", 0.2))
+
+
+stream_strategy = st.lists(
+    st.sampled_from(["a", "b", "c", "new_1", "new_2", None, "x" * 80]), min_size=1, max_size=600
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=stream_strategy, data=st.data())
+def test_reports_do_not_depend_on_batch_boundaries(
+    values: list[str | None], data: st.DataObject
+) -> None:
+    array = np.array(values, dtype=object)
+    cuts = data.draw(st.lists(st.integers(0, array.size), max_size=8))
+    learned = data.draw(st.booleans())
+
+    def detector() -> CategoricalDrift:
+        reference = None if learned else {"a": 50, "b": 30, "c": 20}
+        return CategoricalDrift(reference, window=40, novel_min_share=0.05)
+
+    assert run_in_batches(detector(), array, cuts) == run_in_batches(detector(), array, [])
+
+
+def test_state_at_a_window_end_does_not_depend_on_batch_boundaries() -> None:
+    # Large enough for the HLL sketch to be in its (order-sensitive) estimation mode.
+    rng = np.random.default_rng(10)
+    values = np.array([f"id-{i}" for i in rng.integers(0, 8_000, 30_000)], dtype=object)
+    whole, pieces = CategoricalDrift(None, window=3000), CategoricalDrift(None, window=3000)
+
+    expected = run_in_batches(whole, values, [])
+    got = run_in_batches(pieces, values, sorted(rng.integers(0, values.size, 40).tolist()))
+
+    assert got == expected
+    assert pieces.snapshot() == whole.snapshot()
+
+
+def test_long_values_decide_like_short_ones() -> None:
+    rng = np.random.default_rng(4)
+    short = draw(rng, categories(5), [0.4, 0.3, 0.2, 0.05, 0.05], 20_000)
+    short[rng.random(20_000) < 0.02] = "cat_99"
+    long = np.array([value.replace("cat", "c" * 100) for value in short], dtype=object)
+    ref = {"cat_00": 4, "cat_01": 3, "cat_02": 2, "cat_03": 1}
+
+    short_reports = CategoricalDrift(ref, window=2000).update_many(short)
+    long_ref = {key.replace("cat", "c" * 100): count for key, count in ref.items()}
+    long_reports = CategoricalDrift(long_ref, window=2000).update_many(long)
+
+    assert [(type(r), r.index) for r in long_reports] == [(type(r), r.index) for r in short_reports]
+    short_windows, long_windows = window_reports(short_reports), window_reports(long_reports)
+    assert [r.js for r in long_windows] == [r.js for r in short_windows]
+
+
+def test_snapshot_restore_gives_identical_future_reports() -> None:
+    rng = np.random.default_rng(5)
+    cats = categories(12)
+    values = draw(rng, cats, proportions(12, seed=5), 23_456)
+    values[rng.random(values.size) < 0.03] = "late_arrival"
+    values[rng.random(values.size) < 0.01] = None
+    whole = CategoricalDrift(None, window=3000)
+    whole.update_many(values[:10_001])
+    expected = whole.update_many(values[10_001:])
+
+    first = CategoricalDrift(None, window=3000)
+    first.update_many(values[:10_001])
+    restored = CategoricalDrift.restore(json.loads(json.dumps(first.snapshot())))
+
+    assert restored.update_many(values[10_001:]) == expected
+    assert restored.snapshot() == whole.snapshot()
+
+
+def test_restore_rejects_another_detectors_snapshot() -> None:
+    with pytest.raises(ValueError, match="CategoricalDrift"):
+        CategoricalDrift.restore({"kind": "PageHinkley", "version": 1})
+
+
+def test_heavy_hitters_keep_frequent_categories_within_the_error_bound() -> None:
+    rng = np.random.default_rng(6)
+    values = np.array([f"rare_{i}" for i in rng.integers(0, 5000, 100_000)], dtype=object)
+    values[rng.random(values.size) < 0.3] = "hot"
+    detector = CategoricalDrift(None, top_k=8)
+
+    detector.update_many(values)
+
+    hitters = dict(detector.heavy_hitters())
+    true_hot = int(np.sum(values == "hot"))
+    assert len(hitters) <= 8
+    assert true_hot - detector.heavy_error <= hitters["hot"] <= true_hot
+    assert detector.heavy_error <= values.size / 9
+
+
+def test_cardinality_estimate_is_within_five_percent() -> None:
+    values = np.array([f"id-{i}" for i in range(200_000)], dtype=object)
+    detector = CategoricalDrift(None)
+
+    detector.update_many(values)
+
+    assert abs(detector.cardinality_estimate - 200_000) < 10_000
+
+
+def test_reported_novel_values_are_capped() -> None:
+    values = np.array([f"n{i}" for i in range(5_000)], dtype=object)
+    detector = CategoricalDrift({"a": 1}, novel_min_share=0.0)
+
+    reports = novel_reports(detector.update_many(values))
+
+    assert len(reports) == MAX_REPORTED_NOVEL
+    assert [r.index for r in reports] == list(range(MAX_REPORTED_NOVEL))
+    assert detector.novel_suppressed == values.size - MAX_REPORTED_NOVEL
+    assert len(detector.snapshot()["reported_novel"]) == MAX_REPORTED_NOVEL
+
+
+def test_snapshot_stays_bounded_over_ten_million_values_of_ever_new_categories() -> None:
+    # Every batch of 50,000 values brings 500 categories never seen before (about 100 values
+    # each): 10 million values, 100,000 distinct categories in all.
+    detector = CategoricalDrift(None)
+    sizes: dict[int, int] = {}
+    batch, distinct = 50_000, 500
+    rng = np.random.default_rng(8)
+    for start in range(0, 10_000_000, batch):
+        ids = (start // batch * distinct + rng.integers(0, distinct, batch)).astype("U")
+        detector.update_many(np.strings.add("v", ids).astype(object))
+        if start + batch in (1_000_000, 10_000_000):
+            sizes[start + batch] = len(json.dumps(detector.snapshot()))
+
+    state = detector.snapshot()
+    assert len(state["window_state"]["keys"]) <= detector.window
+    assert len(state["heavy"]["keys"]) <= detector.top_k
+    assert sizes[10_000_000] <= 1.1 * sizes[1_000_000]
+    assert sizes[10_000_000] < 200_000
+    assert abs(detector.cardinality_estimate - 100_000) < 5_000
+
+
+DETERMINISM_SCRIPT = """
+import json, numpy as np
+from detectors.categorical_drift import CategoricalDrift
+rng = np.random.default_rng(7)
+values = np.array([f"v{i % 97}-{i % 13}" for i in rng.integers(0, 10**6, 40_000)], dtype=object)
+detector = CategoricalDrift(None, window=3000, top_k=16, novel_min_share=0.001)
+detector.update_many(values[:20_000])
+detector.update_many(values[20_000:])
+print(json.dumps(detector.snapshot(), sort_keys=True))
+"""
+
+
+def test_snapshot_is_identical_across_processes_with_different_hash_seeds() -> None:
+    outputs = []
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        done = subprocess.run(
+            [sys.executable, "-c", DETERMINISM_SCRIPT],
+            cwd=REPO_DIR,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        outputs.append(done.stdout)
+
+    assert outputs[0] == outputs[1]
+    assert json.loads(outputs[0])["reported_novel"]  # the state compared is not trivial

@@ -1,0 +1,318 @@
+"""HistogramDrift and the window distances it is built on (detectors/window_stats.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import math
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.spatial.distance import jensenshannon
+from scipy.stats import chi2_contingency, chisquare
+
+from detectors.histogram_drift import HistogramDrift, HistogramReport
+from detectors.window_stats import chi_square, chi_square_two_sample, js_distance, psi
+
+counts_pair = st.integers(min_value=2, max_value=12).flatmap(
+    lambda n: st.tuples(
+        st.lists(st.integers(0, 10_000), min_size=n, max_size=n).filter(lambda c: sum(c) > 0),
+        st.lists(st.integers(0, 10_000), min_size=n, max_size=n).filter(lambda c: sum(c) > 0),
+    )
+)
+
+
+# --- window_stats ----------------------------------------------------------------------------
+
+
+def test_psi_is_the_symmetrised_kl_divergence_of_floored_proportions() -> None:
+    ref = np.array([500.0, 300.0, 200.0, 0.0])
+    live = np.array([100.0, 300.0, 500.0, 100.0])
+    p = np.maximum(ref / ref.sum(), 1e-4)
+    q = np.maximum(live / live.sum(), 1e-4)
+    assert psi(ref, live) == pytest.approx(float(np.sum((q - p) * np.log(q / p))), rel=1e-12)
+    assert psi(ref, ref) == 0.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(counts_pair)
+def test_js_distance_matches_scipy_base_2(pair: tuple[list[int], list[int]]) -> None:
+    ref, live = pair
+    expected = float(jensenshannon(ref, live, base=2))
+    assert js_distance(ref, live) == pytest.approx(expected, abs=1e-12)
+    assert 0.0 <= js_distance(ref, live) <= 1.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(counts_pair)
+def test_chi_square_matches_scipy_chisquare_where_the_reference_covers_every_bin(
+    pair: tuple[list[int], list[int]],
+) -> None:
+    ref = np.array(pair[0]) + 1
+    live = np.array(pair[1])
+    expected = ref * live.sum() / ref.sum()
+    want = chisquare(live, f_exp=expected)
+    statistic, p_value = chi_square(ref, live)
+    assert statistic == pytest.approx(want.statistic, rel=1e-9)
+    assert p_value == pytest.approx(want.pvalue, rel=1e-9, abs=1e-300)
+
+
+@settings(max_examples=60, deadline=None)
+@given(counts_pair)
+def test_chi_square_two_sample_matches_scipy_contingency_test(
+    pair: tuple[list[int], list[int]],
+) -> None:
+    table = np.array(pair)
+    table = table[:, table.sum(axis=0) > 0]
+    statistic, p_value = chi_square_two_sample(*pair)
+    if table.shape[1] < 2:
+        assert (statistic, p_value) == (0.0, 1.0)
+        return
+    want = chi2_contingency(table, correction=False)
+    assert statistic == pytest.approx(want.statistic, rel=1e-9, abs=1e-9)
+    assert p_value == pytest.approx(want.pvalue, rel=1e-9, abs=1e-300)
+
+
+def test_chi_square_drops_bins_empty_in_both_and_rejects_live_mass_where_reference_has_none() -> (
+    None
+):
+    statistic, p_value = chi_square([60, 0, 40], [25, 0, 25])
+    want = chisquare([25, 25], f_exp=[30, 20])
+    assert (statistic, p_value) == pytest.approx((want.statistic, want.pvalue), rel=1e-12)
+    assert chi_square([60, 0, 40], [25, 1, 24]) == (math.inf, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("ref", "live"),
+    [([1, 2], [1, 2, 3]), ([1, -1], [1, 1]), ([0, 0], [1, 1]), ([1, math.nan], [1, 1]), ([], [])],
+)
+def test_distances_reject_invalid_counts(ref: list[float], live: list[float]) -> None:
+    for distance in (psi, js_distance, chi_square, chi_square_two_sample):
+        with pytest.raises(ValueError):
+            distance(ref, live)
+
+
+# --- HistogramDrift --------------------------------------------------------------------------
+
+
+def small_detector(**options: Any) -> HistogramDrift:
+    """Bins: under 0 | [0,1) 10 | [1,2) 3 (sparse) | [2,3) 10 | [3,4] 10 | over 0."""
+    return HistogramDrift([1.0, 2.0, 3.0], [0, 10, 3, 10, 10, 0], 0.0, 4.0, window=10, **options)
+
+
+def test_out_of_range_and_sparse_rates_match_a_hand_count() -> None:
+    detector = small_detector()
+    batch = [-1.0, 0.0, 1.0, 1.5, 2.0, 3.0, 4.0, 4.5, 5.0, math.nan, 2.5, 0.5]
+    (report,) = detector.update_many(batch)
+    # Out of range: -1, 4.5, 5 (4.0 equals ref_max: inside). Sparse: those three plus 1.0 and
+    # 1.5 in the [1, 2) bin, which the reference saw only 3 times.
+    assert report.index == 10
+    assert report.n == 10
+    assert report.out_of_range_rate == pytest.approx(0.3)
+    assert report.sparse_rate == pytest.approx(0.5)
+    assert report.out_of_range and report.sparse
+    assert detector.n_nan == 1
+    finite = np.array([v for v in batch[:11] if not math.isnan(v)])
+    summary = report.live_summary
+    assert (summary.min, summary.max) == (-1.0, 5.0)
+    assert summary.mean == pytest.approx(finite.mean(), rel=1e-12)
+    assert summary.std == pytest.approx(finite.std(), rel=1e-12)
+
+
+def test_values_on_an_edge_fall_in_the_bin_to_their_right() -> None:
+    detector = small_detector(sparse_threshold=1.0)
+    # All ten values sit on the edge 1.0, so they all land in the sparse bin [1, 2).
+    (report,) = detector.update_many(np.full(10, 1.0))
+    assert report.sparse_rate == 1.0
+    (report,) = detector.update_many(np.full(10, np.nextafter(1.0, 0.0)))
+    assert report.sparse_rate == 0.0
+
+
+def test_reference_mass_beyond_the_range_makes_out_of_range_values_not_sparse() -> None:
+    detector = HistogramDrift([1.0], [50, 100, 100, 50], 0.0, 2.0, window=4)
+    (report,) = detector.update_many([-1.0, 0.5, 1.5, 3.0])
+    assert report.out_of_range_rate == 0.5
+    assert report.sparse_rate == 0.0
+    assert report.out_of_range and not report.sparse
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ([1.0, 2.0], None, 0.0, 3.0),
+        ([2.0, 1.0], [0, 1, 1, 1, 0], 0.0, 3.0),
+        ([1.0, 1.0], [0, 1, 1, 1, 0], 0.0, 3.0),
+        ([1.0, 2.0], [1, 1, 1], 0.0, 3.0),
+        ([1.0, 2.0], [0, 1, 1, 1, 0], 1.5, 3.0),
+        ([1.0, 2.0], [0, 0, 0, 0, 0], 0.0, 3.0),
+        ([1.0, 2.0], [0, 1, 1.5, 1, 0], 0.0, 3.0),
+        (None, [0, 1, 1, 1, 0], 0.0, 3.0),
+    ],
+)
+def test_constructor_rejects_an_inconsistent_reference(args: tuple[object, ...]) -> None:
+    with pytest.raises(ValueError):
+        HistogramDrift(*args)  # type: ignore[arg-type]
+
+
+def reference_detector(rng: np.random.Generator, **options: Any) -> HistogramDrift:
+    return HistogramDrift.from_sample(rng.normal(size=100_000), **options)
+
+
+def test_half_sigma_mean_shift_is_flagged_by_the_chi_square_test_in_the_first_full_window() -> None:
+    rng = np.random.default_rng(11)
+    detector = reference_detector(rng)
+    change = 12_345
+    stream = np.concatenate([rng.normal(size=change), rng.normal(0.5, 1.0, 15_000)])
+    reports = detector.update_many(stream)
+    before = [r for r in reports if r.index < change]
+    first_full = next(r for r in reports if r.index - detector.window + 1 >= change)
+    assert [r.drift for r in before] == [False, False]
+    assert first_full.drift
+    assert first_full.p_value <= detector.p_value_threshold
+    assert not first_full.out_of_range and not first_full.sparse
+
+
+def test_variance_increase_is_flagged_and_values_past_the_training_max_are_out_of_range() -> None:
+    rng = np.random.default_rng(12)
+    detector = reference_detector(rng)
+    (report,) = detector.update_many(rng.normal(0.0, 3.0, 5000))
+    assert report.drift and report.psi >= detector.psi_threshold
+    assert report.out_of_range and report.out_of_range_rate > 0.1
+    assert report.sparse
+
+
+def test_a_few_values_past_the_training_range_do_not_count_as_drift() -> None:
+    rng = np.random.default_rng(13)
+    detector = reference_detector(rng)
+    window = rng.normal(size=5000)
+    window[:3] = [-50.0, 50.0, 60.0]
+    (report,) = detector.update_many(window)
+    assert report.out_of_range_rate == pytest.approx(3 / 5000)
+    assert not report.drift and not report.out_of_range and math.isfinite(report.chi2)
+
+
+@pytest.mark.parametrize("draw", ["normal", "lognormal"])
+def test_stationary_data_raises_no_flag(draw: str) -> None:
+    rng = np.random.default_rng(14)
+    sample = getattr(rng, draw)
+    detector = HistogramDrift.from_sample(sample(size=100_000))
+    reports = [r for _ in range(20) for r in detector.update_many(sample(size=50_000))]
+    assert len(reports) == 200
+    assert not any(r.drift or r.out_of_range or r.sparse for r in reports)
+
+
+def test_first_window_becomes_the_reference_and_yields_no_report() -> None:
+    rng = np.random.default_rng(15)
+    stream = rng.lognormal(size=4000)
+    learning = HistogramDrift(window=1000, n_bins=10)
+    assert learning.update_many(stream[:1000]) == []
+    assert learning.reference_ready
+    given_reference = HistogramDrift.from_sample(stream[:1000], n_bins=10, window=1000)
+    assert learning.reference_edges == given_reference.reference_edges
+    assert learning.reference_counts == given_reference.reference_counts
+    assert len(given_reference.reference_edges or []) == 9
+    assert learning.update_many(stream[1000:]) == given_reference.update_many(stream[1000:])
+
+
+def run_in_batches(detector: HistogramDrift, stream: npt.NDArray[np.float64], cuts: list[int]):
+    reports = []
+    bounds = [0, *sorted(cuts), stream.size]
+    for start, stop in itertools.pairwise(bounds):
+        for report in detector.update_many(stream[start:stop]):
+            reports.append(dataclasses.replace(report, index=report.index + start))
+    return reports
+
+
+def assert_same_reports(got: list[HistogramReport], want: list[HistogramReport]) -> None:
+    # Decisions and statistics come from integer counts: identical. The window mean and std
+    # are float sums whose rounding may differ with the split.
+    assert len(got) == len(want)
+    for a, b in zip(got, want, strict=True):
+        exact = dataclasses.replace(a, live_summary=b.live_summary)
+        assert exact == b
+        assert (a.live_summary.min, a.live_summary.max) == (b.live_summary.min, b.live_summary.max)
+        assert a.live_summary.mean == pytest.approx(b.live_summary.mean, rel=1e-9, abs=1e-12)
+        assert a.live_summary.std == pytest.approx(b.live_summary.std, rel=1e-9)
+
+
+SPLIT_STREAM = np.random.default_rng(16).normal(size=2600)
+SPLIT_STREAM[1700:] += 0.8
+SPLIT_STREAM[np.random.default_rng(17).random(2600) < 0.05] = np.nan
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    cuts=st.lists(st.integers(0, SPLIT_STREAM.size), max_size=8),
+    learned=st.booleans(),
+)
+def test_reports_do_not_depend_on_how_the_stream_is_split(cuts: list[int], learned: bool) -> None:
+    def fresh() -> HistogramDrift:
+        if learned:
+            return HistogramDrift(window=300, n_bins=8)
+        sample = np.random.default_rng(18).normal(size=5000)
+        return HistogramDrift.from_sample(sample, n_bins=8, window=300)
+
+    whole = fresh().update_many(SPLIT_STREAM)
+    assert any(r.drift for r in whole) and not all(r.drift for r in whole)
+    assert_same_reports(run_in_batches(fresh(), SPLIT_STREAM, cuts), whole)
+
+
+@pytest.mark.parametrize("cut", [0, 150, 300, 450, 1200, 1370])
+def test_snapshot_restore_gives_identical_future_reports(cut: int) -> None:
+    detector = HistogramDrift(window=300, n_bins=8)
+    twin = HistogramDrift(window=300, n_bins=8)
+    twin.update_many(SPLIT_STREAM[:cut])
+    detector.update_many(SPLIT_STREAM[:cut])
+    state = json.loads(json.dumps(detector.snapshot(), allow_nan=False))
+    restored = HistogramDrift.restore(state)
+    assert restored.snapshot() == detector.snapshot()
+    assert restored.update_many(SPLIT_STREAM[cut:]) == twin.update_many(SPLIT_STREAM[cut:])
+    assert restored.n_nan == twin.n_nan
+
+
+def test_nan_and_infinite_values_are_skipped_and_counted() -> None:
+    detector = small_detector()
+    batch = np.array([math.nan, 0.5, math.inf, 0.5, -math.inf] + [0.5] * 8)
+    (report,) = detector.update_many(batch)
+    assert detector.n_nan == 3
+    assert report.index == 12
+    assert report.live_summary.mean == 0.5
+
+
+def test_state_stays_the_same_size_over_ten_million_values() -> None:
+    rng = np.random.default_rng(19)
+    detector = HistogramDrift(window=5000)
+    batch = rng.normal(size=250_000)
+    detector.update_many(batch[:12_345])
+    sizes = []
+    for _ in range(40):
+        detector.update_many(batch)
+        state = detector.snapshot()
+        sizes.append(
+            (
+                len(state["reference"]["edges"]),
+                len(state["live"]["counts"]),
+                len(state["learning_buffer"]),
+                len(json.dumps(state)),
+            )
+        )
+    assert {s[:3] for s in sizes} == {(19, 22, 0)}
+    assert max(s[3] for s in sizes) - min(s[3] for s in sizes) < 64
+
+
+def test_threshold_change_takes_effect_from_the_next_window() -> None:
+    rng = np.random.default_rng(20)
+    detector = reference_detector(rng, window=1000)
+    shifted = rng.normal(0.3, 1.0, 3500)
+    strict = detector.update_many(shifted[:1500])
+    assert [r.drift for r in strict] == [True]
+    detector.psi_threshold = detector.js_threshold = math.inf
+    detector.p_value_threshold = 0.0
+    relaxed = detector.update_many(shifted[1500:])
+    assert [r.drift for r in relaxed] == [False, False]
+    assert detector.snapshot()["p_value_threshold"] == 0.0
