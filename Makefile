@@ -7,13 +7,15 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PYTEST_ARGS ?=
 PY_DIRS := $(wildcard detectors stream tests bench scripts)
 
-.PHONY: help venv test test-unit lint fmt kafka-start kafka-stop clean
+.PHONY: help venv demo test test-unit lint fmt bench kafka-start kafka-stop clean
 
 help:
+	@echo "make demo       venv + package, then the end-to-end demo (in-process Kafka, no broker)"
 	@echo "make test       venv + package + real Kafka broker, whole test suite, broker stopped"
 	@echo "make test-unit  fast unit suite only (no broker): pytest -m 'not kafka'"
 	@echo "make lint       ruff format check, ruff lint, mypy on detectors/ and stream/"
 	@echo "make fmt        ruff format + ruff --fix"
+	@echo "make bench      quick benchmarks (detector core, decoder)"
 	@echo "make kafka-start / kafka-stop   the local broker (scripts/kafka.sh)"
 
 venv: $(STAMP)
@@ -24,6 +26,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	@rm -f $(VENV)/.installed-*
 	@touch $@
+
+demo: $(STAMP)
+	$(VENV)/bin/driftwarden demo
 
 test: $(STAMP)
 	@scripts/kafka.sh start || exit 1; \
@@ -42,6 +47,10 @@ lint: $(STAMP)
 fmt: $(STAMP)
 	$(VENV)/bin/ruff format $(PY_DIRS)
 	$(VENV)/bin/ruff check --fix $(PY_DIRS)
+
+bench: $(STAMP)
+	$(PY) bench/detectors.py --quick
+	$(PY) bench/decode.py --quick
 
 kafka-start:
 	@scripts/kafka.sh start

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Literal
 
 import numpy as np
@@ -109,14 +110,11 @@ class DetectorBank:
         for name, values in batch.numeric.items():
             monitor = self._monitor(name, "numeric", batch, pending)
             if isinstance(monitor, NumericMonitor):
-                findings = monitor.process(
-                    values, base, cooldown, self.settings.resolve_after_records
-                )
-                pending.extend((name, f) for f in findings)
+                pending.extend(self._feed(name, monitor, values, batch, base))
         for name, column in batch.categorical.items():
             monitor = self._monitor(name, "categorical", batch, pending)
             if isinstance(monitor, CategoricalMonitor):
-                pending.extend((name, f) for f in monitor.process(column, base, cooldown))
+                pending.extend(self._feed(name, monitor, column, batch, base))
         for name, monitor in self.monitors.items():
             if name in batch.numeric or name in batch.categorical:
                 continue
@@ -131,8 +129,32 @@ class DetectorBank:
                 findings = monitor.process(absent, base, cooldown)
             pending.extend((name, f) for f in findings)
         self.records_seen += batch.n_records
-        pending.sort(key=lambda item: item[1].index)
-        return [self._event(name, finding, batch) for name, finding in pending]
+        pending.sort(key=lambda item: (item[1].index, item[0], item[1].detector, item[1].type))
+        return [self._event(name, finding, batch, base) for name, finding in pending]
+
+    def _feed(
+        self,
+        name: str,
+        monitor: Monitor,
+        column: npt.NDArray[Any],
+        batch: FeatureBatch,
+        base: int,
+    ) -> list[tuple[str, Finding]]:
+        """Run ``monitor`` over its column; a monitor created in this batch starts at the
+        feature's first appearance, so its windows do not depend on where the batch began."""
+        start = 0
+        if monitor.values_seen == 0:
+            present = batch.present.get(name)
+            if present is not None and present.any():
+                start = int(np.argmax(present))
+        cooldown = self.settings.cooldown_records
+        if isinstance(monitor, NumericMonitor):
+            findings = monitor.process(
+                column[start:], base + start, cooldown, self.settings.resolve_after_records
+            )
+        else:
+            findings = monitor.process(column[start:], base + start, cooldown)
+        return [(name, replace(f, index=f.index + start)) for f in findings]
 
     def _monitor(
         self, name: str, kind: Kind, batch: FeatureBatch, pending: list[tuple[str, Finding]]
@@ -164,7 +186,7 @@ class DetectorBank:
         self.monitors[name] = created
         return created
 
-    def _event(self, feature: str, finding: Finding, batch: FeatureBatch) -> DriftEvent:
+    def _event(self, feature: str, finding: Finding, batch: FeatureBatch, base: int) -> DriftEvent:
         positions = batch.positions
         index = min(max(finding.index, 0), batch.n_records - 1)
         return DriftEvent(
@@ -177,9 +199,7 @@ class DetectorBank:
             severity=finding.severity,
             index=index,
             record=_position(positions, index),
-            first=_position(positions, 0),
-            last=_position(positions, batch.n_records - 1),
-            records_seen=self.records_seen,
+            records_seen=base + index + 1,
             reference=finding.reference,
             live=finding.live,
             detail=finding.detail,

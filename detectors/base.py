@@ -12,7 +12,11 @@ __all__ = ["DriftDetector", "as_float_array"]
 
 
 def as_float_array(values: npt.ArrayLike) -> npt.NDArray[np.float64]:
-    """Return ``values`` as a contiguous 1-D float64 array (no copy when it already is one)."""
+    """Return ``values`` as a contiguous 1-D float64 array (no copy when it already is one).
+
+    >>> as_float_array([1, 2.5, float("nan")]).tolist()
+    [1.0, 2.5, nan]
+    """
     array = np.ascontiguousarray(values, dtype=np.float64)
     if array.ndim != 1:
         raise ValueError(f"expected a 1-D array of values, got shape {array.shape}")
@@ -26,6 +30,13 @@ class DriftDetector(abc.ABC):
     NaN values are skipped (counted in ``n_nan``), never fed to the statistic. Every detector
     has a fixed memory bound independent of stream length (``MEMORY_BOUND`` in its docstring)
     and round-trips through ``snapshot()`` / ``restore()`` to a small JSON-serialisable dict.
+
+    >>> import numpy as np
+    >>> from detectors.page_hinkley import PageHinkley
+    >>> rng = np.random.default_rng(1)
+    >>> detector: DriftDetector = PageHinkley(delta=0.1, threshold=150.0, alpha=1.0)
+    >>> detector.update_many(np.concatenate([rng.normal(0, 1, 500), rng.normal(3, 1, 500)]))
+    array([546])
     """
 
     def __init__(self) -> None:

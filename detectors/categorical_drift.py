@@ -22,6 +22,7 @@ Rules
   have been rare in training: the report says so with ``confirmed=False``.
 - **No reference** (``ref_counts=None``): the first full window becomes the reference (every
   category in it, ``ref_complete=True``); it is not itself reported.
+- Values are ``str``; ``None`` is missing; any other object counts as ``str(value)``.
 
 Memory bound
 ------------
@@ -32,9 +33,11 @@ every category with more than ``n / (top_k + 1)`` of the ``n`` values of complet
 is in it, each count low by ``heavy_error <= n / (top_k + 1)`` at most),
 ``MAX_REPORTED_NOVEL`` already-reported novel values (later novel values are counted in
 ``novel_suppressed``, not reported) and a ``2**hll_lg_k``-byte HLL sketch (4 KiB by default).
-Everything is ordered by value or hashed by DataSketches' fixed-seed MurmurHash3, never by
-Python's salted ``hash()``, so a snapshot is the same in every process; sketches are fed
-whole windows, so reports and state at window ends do not depend on batch boundaries.
+While a batch is processed, its counting takes memory proportional to the batch.
+Python's salted ``hash()`` only counts values while a batch is processed; state is ordered
+by value and sketches hash with DataSketches' fixed-seed MurmurHash3, so a snapshot is the
+same in every process. Sketches are fed whole windows, so reports and state at window ends
+do not depend on batch boundaries.
 """
 
 from __future__ import annotations
@@ -42,29 +45,27 @@ from __future__ import annotations
 import base64
 import math
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import filterfalse, repeat
 from typing import Any, Final, Self
 
 import datasketches
 import numpy as np
 import numpy.typing as npt
 
+from detectors.category_counts import CountedSegment, count_window_segments
 from detectors.window_stats import chi_square_two_sample, js_distance
 
 __all__ = ["MAX_REPORTED_NOVEL", "CategoricalDrift", "CategoricalReport", "NovelCategoryReport"]
 
 MAX_REPORTED_NOVEL: Final[int] = 1000
 _TOP_LIVE: Final[int] = 5
-# Wider values are sorted as Python objects, so a long value cannot inflate a batch's copy.
-_MAX_FIXED_WIDTH: Final[int] = 64
 _SNAPSHOT_KIND: Final[str] = "CategoricalDrift"
 _SNAPSHOT_VERSION: Final[int] = 1
 
-# Distinct values, sorted: fixed-width unicode (compared in C) or, when some value is longer
-# than _MAX_FIXED_WIDTH, Python str objects.
-_Keys = npt.NDArray[Any]
 _Counts = npt.NDArray[np.int64]
+_Floats = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,43 +104,6 @@ class NovelCategoryReport:
     count: int
     share: float
     confirmed: bool
-
-
-def _object_array(items: Sequence[str | None]) -> npt.NDArray[np.object_]:
-    array = np.empty(len(items), dtype=object)
-    array[:] = items
-    return array
-
-
-def _sortable(values: npt.NDArray[np.object_]) -> _Keys:
-    """``values`` as fixed-width unicode when all are short (sorted in C), else as they are.
-
-    Fixed width drops trailing NUL characters, so "a" and "a\\x00" count as one category.
-    """
-    as_strings = values.astype(np.dtypes.StringDType())
-    width = int(np.strings.str_len(as_strings).max(initial=0))
-    if width > _MAX_FIXED_WIDTH:
-        return values
-    return as_strings.astype(f"<U{max(width, 1)}")
-
-
-def _keys(items: Sequence[str]) -> _Keys:
-    return _sortable(_object_array(items))
-
-
-def _lookup(keys: _Keys, values: _Keys) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_]]:
-    """Positions of ``values`` in sorted ``keys`` and whether each is there."""
-    if keys.dtype.kind != values.dtype.kind:
-        keys, values = keys.astype(object), values.astype(object)
-    if keys.size == 0:
-        return np.zeros(values.size, dtype=np.intp), np.zeros(values.size, dtype=np.bool_)
-    positions = np.minimum(np.searchsorted(keys, values), keys.size - 1)
-    return positions, np.asarray(keys[positions] == values, dtype=np.bool_)
-
-
-def _sort_by_key(keys: _Keys, *columns: _Counts) -> tuple[_Keys, ...]:
-    order = np.argsort(keys, kind="stable")
-    return (keys[order], *(column[order] for column in columns))
 
 
 class CategoricalDrift:
@@ -202,16 +166,27 @@ class CategoricalDrift:
         self.heavy_error = 0
         self._drift_detected = False
         self._n_records = 0
-        self._ref_keys, self._ref_counts = _keys([]), np.zeros(0, dtype=np.int64)
+        # Sorted keys with aligned counts (and the "other" bucket appended), the bins where
+        # that is 0, and the set that answers "in the reference?" for a segment's values.
+        self._ref_keys: list[str] = []
+        self._ref_counts: _Counts = np.zeros(0, dtype=np.int64)
+        self._ref_bins: _Floats = np.zeros(1, dtype=np.float64)
+        self._ref_empty_bins: list[int] = [0]
+        self._ref_set: frozenset[str] = frozenset()
         self._ref_other, self._ref_complete = int(ref_other_count), bool(ref_complete)
         self._has_reference = ref_counts is not None
         if ref_counts is not None:
-            counts = np.asarray(list(ref_counts.values()), dtype=np.int64)
-            self._set_reference(_keys(list(ref_counts)), counts)
-        self._win_keys, self._win_counts = _keys([]), np.zeros(0, dtype=np.int64)
-        self._win_first = np.zeros(0, dtype=np.int64)
-        self._heavy_keys, self._heavy_counts = _keys([]), np.zeros(0, dtype=np.int64)
-        self._reported = _keys([])
+            merged: dict[str, int] = {}
+            for key, count in ref_counts.items():
+                merged[str(key)] = merged.get(str(key), 0) + int(count)
+            self._set_reference(merged)
+        # The current window: counts, and the global record number of the first occurrence
+        # of each value outside the reference (novel reports point back to it).
+        self._win: dict[str, int] = {}
+        self._win_first: dict[str, int] = {}
+        self._win_fill = 0
+        self._heavy: dict[str, int] = {}  # in no particular order: sorted when read
+        self._reported: set[str] = set()
         self._hll = datasketches.hll_sketch(hll_lg_k, datasketches.tgt_hll_type.HLL_8)
 
     @property
@@ -230,138 +205,123 @@ class CategoricalDrift:
         Each true count lies in ``[count, count + heavy_error]``; every category with more
         than ``(n_seen - window_fill) / (top_k + 1)`` values in completed windows is listed.
         """
-        order = np.argsort(-self._heavy_counts, kind="stable")
-        return [(str(self._heavy_keys[i]), int(self._heavy_counts[i])) for i in order]
+        by_key = sorted(self._heavy.items())
+        return sorted(by_key, key=lambda item: item[1], reverse=True)  # stable: ties by key
 
     def update(self, x: str | None) -> list[CategoricalReport | NovelCategoryReport]:
         """Feed one value; return its reports."""
-        return self.update_many(_object_array([x]))
+        return self.update_many(np.array([x], dtype=object))
 
     def update_many(self, values: npt.ArrayLike) -> list[CategoricalReport | NovelCategoryReport]:
         """Feed a batch of ``str`` (``None`` for missing); return its reports by index."""
         array = np.asarray(values, dtype=object)
         if array.ndim != 1:
             raise ValueError(f"expected a 1-D array of values, got shape {array.shape}")
-        kept = np.flatnonzero(array != None)  # noqa: E711 (elementwise, not identity)
-        self.n_missing += array.size - kept.size
-        sortable = _sortable(array[kept])
         reports: list[CategoricalReport | NovelCategoryReport] = []
-        start = 0
-        while start < kept.size:
-            stop = min(start + self.window - int(self._win_counts.sum()), kept.size)
-            reports.extend(self._absorb(sortable[start:stop], kept[start:stop]))
-            start = stop
+        for segment in count_window_segments(array, self.window, self._win_fill):
+            reports.extend(self._absorb(segment))
         self._n_records += array.size
         return reports
 
-    def _absorb(
-        self, segment: _Keys, indices: npt.NDArray[np.intp]
-    ) -> list[CategoricalReport | NovelCategoryReport]:
-        """Add a segment (batch ``indices``) that lies inside one window; close it if full."""
-        uniques, counts = np.unique(segment, return_counts=True)
-        self.n_seen += segment.size
-        positions, in_window = _lookup(self._win_keys, uniques)
-        prior = np.zeros(uniques.size, dtype=np.int64)
-        prior[in_window] = self._win_counts[positions[in_window]]
-        # Global record number of each value's first occurrence in the window; tracked for
-        # novel values only (their reports need it), -1 for the others.
-        first_seen = np.full(uniques.size, -1, dtype=np.int64)
-        first_seen[in_window] = self._win_first[positions[in_window]]
+    def _absorb(self, segment: CountedSegment) -> list[CategoricalReport | NovelCategoryReport]:
+        """Add a segment that lies inside the current window; close the window if full."""
+        counts = segment.counts
         reports: list[CategoricalReport | NovelCategoryReport] = []
-        if self._has_reference:
-            novel = ~_lookup(self._ref_keys, uniques)[1]
-            needed = self._novel_count_needed()
-            crossing = novel & (prior < needed) & (prior + counts >= needed)
-            crossing[crossing] &= ~_lookup(self._reported, uniques[crossing])[1]
-            entering = novel & ~in_window
-            if crossing.any() or entering.any():
-                # The inverse is paid for only here: the k-th occurrence of unique u in the
-                # segment is at order[starts[u] + k - 1].
-                order = np.argsort(np.searchsorted(uniques, segment), kind="stable")
-                starts = np.cumsum(counts) - counts
-                first_seen[entering] = self._n_records + indices[order[starts[entering]]]
-                crossing_at = indices[order[(starts + needed - prior - 1)[crossing]]]
-                reports.extend(self._report_novel(uniques, crossing, crossing_at, first_seen))
-        self._win_counts[positions[in_window]] += counts[in_window]
-        new = ~in_window
-        self._win_keys, self._win_counts, self._win_first = _sort_by_key(
-            np.concatenate([self._win_keys, uniques[new]]),
-            np.concatenate([self._win_counts, counts[new]]),
-            np.concatenate([self._win_first, first_seen[new]]),
-        )
-        if int(self._win_counts.sum()) == self.window:
-            report = self._close_window(int(indices[-1]))
+        if self._has_reference and not self._ref_set.issuperset(counts):
+            reports.extend(self._track_novel(segment, counts.keys() - self._ref_set))
+        if self._win:
+            window_counts = self._win
+            for key, count in counts.items():
+                window_counts[key] = window_counts.get(key, 0) + count
+        else:
+            self._win = counts  # the segment's own counts: no copy needed
+        self.n_missing += segment.n_missing
+        self.n_seen += segment.n_values
+        self._win_fill += segment.n_values
+        if segment.closes_window:
+            report = self._close_window(segment.stop - 1)
             if report is not None:
                 reports.append(report)
         return reports
 
-    def _novel_count_needed(self) -> int:
-        return max(1, math.ceil(self.novel_min_share * self.window))
-
-    def _report_novel(
-        self,
-        uniques: _Keys,
-        crossing: npt.NDArray[np.bool_],
-        crossing_at: npt.NDArray[np.intp],
-        first_seen: _Counts,
-    ) -> list[NovelCategoryReport]:
-        """Reports for novel values crossing the share, by index, within the reported cap."""
-        by_index = np.argsort(crossing_at, kind="stable")
-        room = MAX_REPORTED_NOVEL - self._reported.size
-        self.novel_suppressed += max(0, by_index.size - room)
-        chosen, at = np.flatnonzero(crossing)[by_index[:room]], crossing_at[by_index[:room]]
-        self._reported = np.sort(np.concatenate([self._reported, uniques[chosen]]))
-        needed = self._novel_count_needed()
+    def _track_novel(self, segment: CountedSegment, novel: set[str]) -> list[NovelCategoryReport]:
+        """Note where novel values enter the window; report those crossing the share."""
+        window_counts, counts = self._win, segment.counts
+        entering = list(novel - window_counts.keys())
+        if entering:
+            base = self._n_records
+            firsts = [base + first for first in segment.first_positions(entering)]
+            self._win_first.update(zip(entering, firsts, strict=True))
+        novel -= self._reported
+        candidates = list(novel)
+        if not candidates:
+            return []
+        needed = max(1, math.ceil(self.novel_min_share * self.window))
+        prior = np.fromiter(
+            map(window_counts.get, candidates, repeat(0)), np.int64, len(candidates)
+        )
+        added = np.fromiter(map(counts.__getitem__, candidates), np.int64, len(candidates))
+        crosses = np.flatnonzero((prior < needed) & (prior + added >= needed)).tolist()
+        if not crosses:
+            return []
+        room = MAX_REPORTED_NOVEL - len(self._reported)
+        self.novel_suppressed += max(0, len(crosses) - room)
+        if room <= 0:
+            return []
+        crossing = [candidates[i] for i in crosses]
+        at = segment.positions(crossing, (needed - prior[crosses]).tolist())
+        # Indices are distinct, so this order does not depend on the (hash) order of the set.
+        chosen = sorted(zip(at, crossing, strict=True))[:room]
+        self._reported.update(key for _, key in chosen)
         return [
             NovelCategoryReport(
-                value=str(uniques[u]),
-                index=int(i),
-                first_index=int(first_seen[u] - self._n_records),
+                value=key,
+                index=index,
+                first_index=self._win_first[key] - self._n_records,
                 count=needed,
                 share=needed / self.window,
                 confirmed=self._ref_complete,
             )
-            for u, i in zip(chosen.tolist(), at.tolist(), strict=True)
+            for index, key in chosen
         ]
 
-    def _merge_heavy(self, uniques: _Keys, counts: _Counts) -> None:
+    def _merge_heavy(self, window_counts: dict[str, int]) -> None:
         """Misra-Gries merge of a window's exact counts into the top-K summary."""
-        positions, found = _lookup(uniques, self._heavy_keys)
-        merged = counts.copy()
-        merged[positions[found]] += self._heavy_counts[found]
-        keys = np.concatenate([uniques, self._heavy_keys[~found]])
-        values = np.concatenate([merged, self._heavy_counts[~found]])
-        if keys.size > self.top_k:
+        merged = dict(window_counts)
+        for key, count in self._heavy.items():
+            merged[key] = merged.get(key, 0) + count
+        if len(merged) > self.top_k:
             # Subtracting the (top_k + 1)-th largest count leaves at most top_k positive.
-            kth_largest = int(np.partition(values, keys.size - self.top_k - 1)[-self.top_k - 1])
-            values = values - kth_largest
+            keys = list(merged)
+            values = np.fromiter(merged.values(), dtype=np.int64, count=len(keys))
+            kth_largest = int(np.partition(values, values.size - self.top_k - 1)[-self.top_k - 1])
             self.heavy_error += kth_largest
-            keys, values = keys[values > 0], values[values > 0]
-        self._heavy_keys, self._heavy_counts = _sort_by_key(keys, values)
+            kept = np.flatnonzero(values > kth_largest).tolist()
+            merged = {keys[i]: merged[keys[i]] - kth_largest for i in kept}
+        self._heavy = merged
 
     def _close_window(self, index: int) -> CategoricalReport | None:
         """Compare the full window with the reference (or adopt it); start the next one."""
-        keys, counts = self._win_keys, self._win_counts
-        self._win_keys, self._win_counts = _keys([]), np.zeros(0, dtype=np.int64)
-        self._win_first = np.zeros(0, dtype=np.int64)
+        window_counts = self._win
+        self._win, self._win_first, self._win_fill = {}, {}, 0
         # Sketches take whole windows, in sorted order: their state (and the HLL's
-        # order-sensitive estimate) then does not depend on how batches were cut.
-        deque(map(self._hll.update, keys.tolist()), maxlen=0)
-        self._merge_heavy(keys, counts)
+        # order-sensitive estimate) then does not depend on how batches were cut. A value
+        # in the top-K summary came from an earlier window, so the sketch holds it already
+        # and updating it again would change nothing.
+        keys = sorted(window_counts)
+        deque(map(self._hll.update, filterfalse(self._heavy.__contains__, keys)), maxlen=0)
+        self._merge_heavy(window_counts)
         if not self._has_reference:
             self._ref_other, self._ref_complete, self._has_reference = 0, True, True
-            self._set_reference(keys, counts)
+            self._set_reference(window_counts)
             return None
-        positions, found = _lookup(self._ref_keys, keys)
-        live = np.zeros(self._ref_keys.size + 1, dtype=np.int64)
-        live[positions[found]] = counts[found]
-        live[-1] = self.window - int(counts[found].sum())
-        reference = np.append(self._ref_counts, self._ref_other)
-        used = (reference > 0) | (live > 0)
-        js = js_distance(reference[used], live[used])
-        chi2, p_value = chi_square_two_sample(reference[used], live[used])
+        in_reference = list(map(window_counts.get, self._ref_keys, repeat(0)))
+        in_reference.append(self.window - sum(in_reference))
+        reference, live = self._informative_bins(in_reference)
+        js = js_distance(reference, live)
+        chi2, p_value = chi_square_two_sample(reference, live)
         self._drift_detected = js >= self.js_threshold and p_value <= self.p_value_threshold
-        top = np.argsort(-counts, kind="stable")[:_TOP_LIVE]
+        top = sorted(keys, key=window_counts.__getitem__, reverse=True)[:_TOP_LIVE]
         return CategoricalReport(
             index=index,
             n=self.window,
@@ -369,19 +329,37 @@ class CategoricalDrift:
             chi2=float(chi2),
             p_value=float(p_value),
             drift=self._drift_detected,
-            top_live=tuple((str(keys[i]), int(counts[i]) / self.window) for i in top),
+            top_live=tuple([(key, window_counts[key] / self.window) for key in top]),
             cardinality_estimate=self.cardinality_estimate,
         )
 
-    def _set_reference(self, keys: _Keys, counts: _Counts) -> None:
-        if (counts.size and int(counts.min()) < 0) or self._ref_other < 0:
+    def _informative_bins(self, live: list[int]) -> tuple[_Floats, _Floats]:
+        """Reference and live bin counts without the bins that are empty in both."""
+        reference, live_bins = self._ref_bins, np.array(live, dtype=np.float64)
+        dropped = [i for i in self._ref_empty_bins if live[i] == 0]
+        if not dropped:
+            return reference, live_bins
+        if dropped == [len(live) - 1]:  # the usual case: no "other" values on either side
+            return reference[:-1], live_bins[:-1]
+        used = np.ones(len(live), dtype=np.bool_)
+        used[dropped] = False
+        return reference[used], live_bins[used]
+
+    def _set_reference(self, counts: Mapping[str, int]) -> None:
+        """Adopt ``counts`` (one per distinct category) as the reference."""
+        keys = sorted(counts)
+        values = np.array([counts[key] for key in keys], dtype=np.int64)
+        if (values.size and int(values.min()) < 0) or self._ref_other < 0:
             raise ValueError("reference counts must be >= 0")
-        if int(counts.sum()) + self._ref_other == 0:
+        if int(values.sum()) + self._ref_other == 0:
             raise ValueError("the reference is empty: give ref_counts with some count > 0")
-        self._ref_keys, self._ref_counts = _sort_by_key(keys, counts)
+        self._ref_keys, self._ref_counts, self._ref_set = keys, values, frozenset(keys)
+        self._ref_bins = np.append(values, self._ref_other).astype(np.float64)
+        self._ref_empty_bins = np.flatnonzero(self._ref_bins == 0).tolist()
 
     def snapshot(self) -> dict[str, Any]:
         """Return the full state as a JSON-serialisable dict."""
+        window_keys, heavy_keys = sorted(self._win), sorted(self._heavy)
         return {
             "kind": _SNAPSHOT_KIND,
             "version": _SNAPSHOT_VERSION,
@@ -395,19 +373,19 @@ class CategoricalDrift:
             },
             "reference": {
                 "known": self._has_reference,
-                "keys": self._ref_keys.tolist(),
+                "keys": list(self._ref_keys),
                 "counts": self._ref_counts.tolist(),
                 "other": self._ref_other,
                 "complete": self._ref_complete,
             },
             "window_state": {
-                "keys": self._win_keys.tolist(),
-                "counts": self._win_counts.tolist(),
-                "first_seen": self._win_first.tolist(),
+                "keys": window_keys,
+                "counts": [self._win[key] for key in window_keys],
+                "first_seen": [self._win_first.get(key, -1) for key in window_keys],
             },
-            "heavy": {"keys": self._heavy_keys.tolist(), "counts": self._heavy_counts.tolist()},
+            "heavy": {"keys": heavy_keys, "counts": [self._heavy[key] for key in heavy_keys]},
             "heavy_error": self.heavy_error,
-            "reported_novel": self._reported.tolist(),
+            "reported_novel": sorted(self._reported),
             "hll": base64.b64encode(self._hll.serialize_updatable()).decode("ascii"),
             "counters": {
                 "n_missing": self.n_missing,
@@ -428,17 +406,20 @@ class CategoricalDrift:
             )
         reference, window = state["reference"], state["window_state"]
         detector = cls(None, **state["params"])
-        detector._has_reference = reference["known"]
-        detector._ref_keys = _keys(reference["keys"])
-        detector._ref_counts = np.asarray(reference["counts"], dtype=np.int64)
         detector._ref_other, detector._ref_complete = reference["other"], reference["complete"]
-        detector._win_keys = _keys(window["keys"])
-        detector._win_counts = np.asarray(window["counts"], dtype=np.int64)
-        detector._win_first = np.asarray(window["first_seen"], dtype=np.int64)
-        detector._heavy_keys = _keys(state["heavy"]["keys"])
-        detector._heavy_counts = np.asarray(state["heavy"]["counts"], dtype=np.int64)
+        detector._has_reference = reference["known"]
+        if detector._has_reference:
+            detector._set_reference(dict(zip(reference["keys"], reference["counts"], strict=True)))
+        detector._win = dict(zip(window["keys"], window["counts"], strict=True))
+        detector._win_first = {
+            key: first
+            for key, first in zip(window["keys"], window["first_seen"], strict=True)
+            if first >= 0
+        }
+        detector._win_fill = sum(window["counts"])
+        detector._heavy = dict(zip(state["heavy"]["keys"], state["heavy"]["counts"], strict=True))
         detector.heavy_error = state["heavy_error"]
-        detector._reported = _keys(state["reported_novel"])
+        detector._reported = set(state["reported_novel"])
         detector._hll = datasketches.hll_sketch.deserialize(base64.b64decode(state["hll"]))
         counters = state["counters"]
         detector.n_missing, detector.n_seen = counters["n_missing"], counters["n_seen"]

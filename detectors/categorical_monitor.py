@@ -123,7 +123,7 @@ class CategoricalMonitor:
         if self.categorical is not None:
             for item in self.categorical.update_many(values):
                 if isinstance(item, NovelCategoryReport):
-                    findings.append(self._novel(item))
+                    findings.append(self._novel(item, base))
                 else:
                     self._on_window(item, base, cooldown, findings)
         return findings
@@ -134,7 +134,7 @@ class CategoricalMonitor:
             state = self.states[name] = AlertState()
         return state
 
-    def _novel(self, report: NovelCategoryReport) -> Finding:
+    def _novel(self, report: NovelCategoryReport, base: int) -> Finding:
         assert self.categorical is not None
         return Finding(
             EventType.CATEGORY_NOVEL,
@@ -144,7 +144,7 @@ class CategoricalMonitor:
             self.categorical.novel_min_share,
             report.index,
             live={"value": report.value, "count": report.count, "share": report.share},
-            detail={"first_index": report.first_index, "confirmed": report.confirmed},
+            detail={"first_record": base + report.first_index + 1, "confirmed": report.confirmed},
         )
 
     def _on_window(

@@ -17,6 +17,9 @@ class SourcePositions:
     For Kafka, ``sources`` holds topic names, ``partitions`` the partition and ``offsets`` the
     offset. For a file, ``sources`` holds file names, ``partitions`` is -1 and ``offsets`` the
     1-based line number.
+
+    >>> SourcePositions.sequential("train.csv", 3, first_offset=2).describe(1)
+    ('train.csv', -1, 3)
     """
 
     sources: tuple[str, ...]
@@ -53,6 +56,17 @@ class FeatureBatch:
       for every field seen in the batch, whatever its kind.
     - ``types[name]``: the JSON types observed for the field in this batch
       (``"number"``, ``"string"``, ``"bool"``, ``"null"``, ``"object"``, ``"array"``).
+
+    >>> batch = FeatureBatch(
+    ...     n_records=2,
+    ...     numeric={"amount": np.array([12.5, np.nan])},
+    ...     categorical={"country": np.array(["FR", None], dtype=object)},
+    ...     present={"amount": np.array([True, True]), "country": np.array([True, False])},
+    ...     types={"amount": frozenset({"number", "null"}), "country": frozenset({"string"})},
+    ...     positions=SourcePositions.sequential("payments", 2, first_offset=40),
+    ... )
+    >>> batch.positions.describe(1)
+    ('payments', -1, 41)
     """
 
     n_records: int

@@ -11,6 +11,8 @@ import numpy as np
 import numpy.typing as npt
 
 from detectors.base import as_float_array
+from detectors.histogram_kernel import fill_windows
+from detectors.histogram_reference import HistogramReference
 from detectors.window_stats import chi_square_two_sample, js_distance, psi
 
 __all__ = ["HistogramDrift", "HistogramReport", "LiveSummary"]
@@ -68,87 +70,6 @@ class HistogramReport:
     live_summary: LiveSummary
 
 
-def _search_edges(
-    ref_min: float, edges: npt.NDArray[np.float64], ref_max: float
-) -> npt.NDArray[np.float64]:
-    return np.concatenate(([ref_min], edges, [np.nextafter(ref_max, np.inf)])).astype(np.float64)
-
-
-@dataclass(frozen=True, slots=True)
-class _Reference:
-    """The reference histogram over the full bins (underflow, quantile bins, overflow)."""
-
-    edges: npt.NDArray[np.float64]
-    counts: npt.NDArray[np.int64]
-    ref_min: float
-    ref_max: float
-    search_edges: npt.NDArray[np.float64]
-    drift_starts: npt.NDArray[np.intp]
-    drift_counts: npt.NDArray[np.int64]
-    shift: float
-
-
-def _reference(
-    edges: npt.NDArray[np.float64], counts: npt.NDArray[np.int64], ref_min: float, ref_max: float
-) -> _Reference:
-    # Each drift bin starts at a full bin with reference mass; empty full bins (under- and
-    # overflow, tied edges) join the preceding drift bin, leading ones the first.
-    drift_starts = np.concatenate(([0], np.flatnonzero(counts > 0)[1:])).astype(np.intp)
-    return _Reference(
-        edges=edges,
-        counts=counts,
-        ref_min=ref_min,
-        ref_max=ref_max,
-        search_edges=_search_edges(ref_min, edges, ref_max),
-        drift_starts=drift_starts,
-        drift_counts=np.add.reduceat(counts, drift_starts),
-        # Window moments are summed around the reference median so that a large offset (a
-        # timestamp) does not cancel catastrophically in the variance.
-        shift=float(edges[edges.size // 2]) if edges.size else ref_min,
-    )
-
-
-def _reference_from_profile(
-    edges: Sequence[float],
-    ref_counts: Sequence[int] | None,
-    ref_min: float | None,
-    ref_max: float | None,
-) -> _Reference:
-    if ref_counts is None or ref_min is None or ref_max is None:
-        raise ValueError("edges need ref_counts, ref_min and ref_max: pass all four or none")
-    interior = np.asarray(edges, dtype=np.float64)
-    counts = np.asarray(ref_counts, dtype=np.float64)
-    if interior.ndim != 1 or not np.all(np.isfinite(interior)):
-        raise ValueError("edges must be a 1-D sequence of finite numbers")
-    if np.any(np.diff(interior) <= 0):
-        raise ValueError("edges must be strictly increasing (de-duplicate quantile edges first)")
-    if counts.shape != (interior.size + 3,):
-        raise ValueError(
-            f"ref_counts needs len(edges) + 3 = {interior.size + 3} counts (underflow, "
-            f"quantile bins, overflow), got {counts.size}"
-        )
-    if np.any(counts < 0) or np.any(counts != np.floor(counts)) or counts.sum() <= 0:
-        raise ValueError("ref_counts must be non-negative integers with a positive total")
-    if not (math.isfinite(ref_min) and math.isfinite(ref_max) and ref_min <= ref_max):
-        raise ValueError(f"need finite ref_min <= ref_max, got {ref_min} and {ref_max}")
-    if interior.size and not (ref_min <= interior[0] and interior[-1] <= ref_max):
-        raise ValueError("edges must lie within [ref_min, ref_max]")
-    return _reference(interior, counts.astype(np.int64), float(ref_min), float(ref_max))
-
-
-def _reference_from_values(values: npt.NDArray[np.float64], n_bins: int) -> _Reference:
-    # Edges are sample values, so every quantile bin [e_j, e_j+1) holds at least e_j itself;
-    # an edge equal to the minimum would bound an empty first bin and is dropped.
-    ordered = np.sort(values)
-    ref_min = float(ordered[0])
-    ref_max = float(ordered[-1])
-    edges = np.unique(ordered[np.arange(1, n_bins) * ordered.size // n_bins])
-    edges = edges[edges > ref_min].astype(np.float64)
-    bins = np.searchsorted(_search_edges(ref_min, edges, ref_max), values, side="right")
-    counts = np.bincount(bins, minlength=edges.size + 3).astype(np.int64)
-    return _reference(edges, counts, ref_min, ref_max)
-
-
 class HistogramDrift:
     """Drift, out-of-range and sparse-support checks of a numeric feature, window by window.
 
@@ -172,7 +93,8 @@ class HistogramDrift:
     by themselves; ``out_of_range_rate`` and ``sparse_rate`` report them. Rules, with the
     thresholds in force when the window closes (plain attributes, change them at any time):
 
-    - ``drift``: ``psi >= psi_threshold or js >= js_threshold or p_value <= p_value_threshold``
+    - ``drift``: ``psi >= psi_threshold or js >= js_threshold or p_value < p_value_threshold``
+      (``p_value_threshold=0`` turns the chi-square rule off: a p-value can underflow to 0)
     - ``out_of_range``: ``out_of_range_rate >= out_of_range_threshold``
     - ``sparse``: ``sparse_rate >= sparse_threshold``, where a full bin is sparse when the
       reference has fewer than ``sparse_min_count`` values in it (under- and overflow
@@ -185,12 +107,12 @@ class HistogramDrift:
     no information); reports start with the second window.
 
     **Memory bound.** With ``k`` interior edges (``k = len(edges)``, or at most ``n_bins - 1``
-    when learned) the state is ``k`` edge floats plus derived ``k + 2`` search edges, the
-    reference and live counts and the drift-bin map (``k + 3`` int64 each) and 15 scalars
-    (settings, counters, the open window's sums, min and max): O(n_bins), whatever the
-    stream length. No value is stored, except that until a learned reference is complete its
-    first window is buffered (at most ``window`` float64, freed then). ``update_many`` needs
-    O(batch) temporary arrays.
+    when learned) the state is ``k`` edge floats plus derived ``k + 2`` search edges, a bin
+    lookup table (``64 * (k + 2)`` int32), the reference and live counts and the drift-bin
+    map (``k + 3`` int64 each) and 15 scalars (settings, counters, the open window's sums,
+    min and max): O(n_bins), whatever the stream length. No value is stored, except that
+    until a learned reference is complete its first window is buffered (at most ``window``
+    float64, freed then). ``update_many`` needs O(batch) temporary arrays.
 
     Parameters
     ----------
@@ -222,6 +144,12 @@ class HistogramDrift:
     4999 True 0.264
     5999 True 0.28
     """
+
+    # The open window: bin counts, values, and [sum and sum of squares of x - shift, min, max],
+    # which the kernel updates in place.
+    _counts: npt.NDArray[np.int64]
+    _n_in_window: int
+    _moments: npt.NDArray[np.float64]
 
     # Defaults measured on seeded data, reference from 100,000 samples, windows of 5000:
     # 2,000 stationary windows each of N(0, 1) and lognormal(0, 1) gave 0 drift, 0 out-of-range
@@ -259,7 +187,7 @@ class HistogramDrift:
         self.out_of_range_threshold = out_of_range_threshold
         self.sparse_threshold = sparse_threshold
         self.n_nan = 0
-        self._reference: _Reference | None = None
+        self._reference: HistogramReference | None = None
         self._buffer = np.empty(0, dtype=np.float64)
         self._n_buffered = 0
         if edges is None:
@@ -267,7 +195,7 @@ class HistogramDrift:
                 raise ValueError("ref_counts, ref_min and ref_max need edges: pass all four")
             self._buffer = np.empty(self._window, dtype=np.float64)
         else:
-            self._reference = _reference_from_profile(edges, ref_counts, ref_min, ref_max)
+            self._reference = HistogramReference.from_profile(edges, ref_counts, ref_min, ref_max)
         self._reset_window()
 
     @classmethod
@@ -282,18 +210,14 @@ class HistogramDrift:
         ([25.0, 50.0, 75.0], [0, 25, 25, 25, 25, 0])
         """
         values = as_float_array(sample)
-        values = values[np.isfinite(values)]
+        finite = np.isfinite(values)
+        if not finite.all():
+            values = values[finite]
         if values.size == 0:
             raise ValueError("the reference sample has no finite value")
-        reference = _reference_from_values(values, n_bins)
-        return cls(
-            reference.edges.tolist(),
-            reference.counts.tolist(),
-            reference.ref_min,
-            reference.ref_max,
-            n_bins=n_bins,
-            **options,
-        )
+        detector = cls(n_bins=n_bins, **options)
+        detector._adopt(HistogramReference.from_values(values, n_bins))
+        return detector
 
     @property
     def window(self) -> int:
@@ -327,124 +251,102 @@ class HistogramDrift:
         in ``values`` of the value that closed its window.
         """
         batch = as_float_array(values)
-        finite = np.isfinite(batch)
-        n_finite = int(np.count_nonzero(finite))
-        self.n_nan += batch.size - n_finite
-        positions = None if n_finite == batch.size else np.flatnonzero(finite)
-        live = batch if positions is None else batch[positions]
-        first = 0 if self._reference is not None else self._learn(live)
-        if first == live.size:
+        start = 0 if self._reference is not None else self._learn(batch)
+        reference = self._reference
+        if reference is None or start == batch.size:
             return []
-        return self._accumulate(live, first, positions)
+        fill = fill_windows(
+            batch[start:],
+            reference.lookup,
+            reference.shift,
+            self._window,
+            self._n_in_window,
+            self._counts,
+            self._moments,
+        )
+        self.n_nan += fill.n_nonfinite
+        self._n_in_window = fill.n_open
+        if fill.closed_at.size == 0:
+            return []
+        return self._reports(
+            reference, start + fill.closed_at, fill.closed_counts, fill.closed_moments
+        )
 
-    def _learn(self, live: npt.NDArray[np.float64]) -> int:
-        taken = min(self._window - self._n_buffered, live.size)
-        self._buffer[self._n_buffered : self._n_buffered + taken] = live[:taken]
+    def _learn(self, batch: npt.NDArray[np.float64]) -> int:
+        """Buffer finite values until the reference window is full; return where it stopped."""
+        finite_at = np.flatnonzero(np.isfinite(batch))
+        taken = min(self._window - self._n_buffered, finite_at.size)
+        self._buffer[self._n_buffered : self._n_buffered + taken] = batch[finite_at[:taken]]
         self._n_buffered += taken
+        stop = batch.size
         if self._n_buffered == self._window:
-            self._reference = _reference_from_values(self._buffer, self._n_bins)
-            self._buffer = np.empty(0, dtype=np.float64)
-            self._n_buffered = 0
-            self._reset_window()
-        return taken
+            stop = int(finite_at[taken - 1]) + 1
+            self._adopt(HistogramReference.from_values(self._buffer, self._n_bins))
+        self.n_nan += stop - taken
+        return stop
+
+    def _adopt(self, reference: HistogramReference) -> None:
+        """End learning: compare windows with ``reference`` from now on."""
+        self._reference = reference
+        self._buffer = np.empty(0, dtype=np.float64)
+        self._n_buffered = 0
+        self._reset_window()
 
     def _reset_window(self) -> None:
         n_full_bins = 0 if self._reference is None else self._reference.counts.size
         self._counts = np.zeros(n_full_bins, dtype=np.int64)
         self._n_in_window = 0
-        self._sum = 0.0
-        self._sum_sq = 0.0
-        self._min = math.inf
-        self._max = -math.inf
+        self._moments = np.array([0.0, 0.0, math.inf, -math.inf])
 
-    def _accumulate(
+    def _reports(
         self,
-        live: npt.NDArray[np.float64],
-        first: int,
-        positions: npt.NDArray[np.intp] | None,
+        reference: HistogramReference,
+        closed_at: npt.NDArray[np.intp],
+        counts: npt.NDArray[np.int64],
+        moments: npt.NDArray[np.float64],
     ) -> list[HistogramReport]:
-        reference = self._reference
-        assert reference is not None
-        values = live[first:]
-        n_values = values.size
-        window = self._window
-        n_closed, n_open = divmod(self._n_in_window + n_values, window)
-        # Row r of this batch holds values[starts[r]:starts[r + 1]]: row 0 completes the open
-        # window, the last row may be left open.
-        starts = np.concatenate(([0], np.arange(window - self._n_in_window, n_values, window)))
-        n_rows = starts.size
-        n_full_bins = reference.counts.size
-        bins = np.searchsorted(reference.search_edges, values, side="right")
-        if n_rows > 1:
-            rows = np.repeat(np.arange(n_rows), np.diff(starts, append=n_values))
-            bins += rows * n_full_bins
-        counts = np.bincount(bins, minlength=n_rows * n_full_bins).reshape(n_rows, n_full_bins)
-        counts[0] += self._counts
-        centred = values - reference.shift
-        sums = np.add.reduceat(centred, starts)
-        sums_sq = np.add.reduceat(np.square(centred, out=centred), starts)
-        mins = np.minimum.reduceat(values, starts)
-        maxs = np.maximum.reduceat(values, starts)
-        sums[0] += self._sum
-        sums_sq[0] += self._sum_sq
-        mins[0] = min(mins[0], self._min)
-        maxs[0] = max(maxs[0], self._max)
-        ends = np.append(starts[1:], n_values)
-
-        reports = []
-        for row in range(n_closed):
-            closing = first + int(ends[row]) - 1
-            index = closing if positions is None else int(positions[closing])
-            summary = _summary(
-                window, reference.shift, sums[row], sums_sq[row], mins[row], maxs[row]
-            )
-            reports.append(self._report(index, counts[row], summary))
-        self._reset_window()
-        if n_open:
-            self._counts = counts[-1].copy()
-            self._n_in_window = n_open
-            self._sum = float(sums[-1])
-            self._sum_sq = float(sums_sq[-1])
-            self._min = float(mins[-1])
-            self._max = float(maxs[-1])
-        return reports
-
-    def _report(
-        self, index: int, counts: npt.NDArray[np.int64], summary: LiveSummary
-    ) -> HistogramReport:
-        reference = self._reference
-        assert reference is not None
         n = self._window
-        drift_counts = np.add.reduceat(counts, reference.drift_starts)
-        psi_value = psi(reference.drift_counts, drift_counts)
-        js_value = js_distance(reference.drift_counts, drift_counts)
-        chi2_value, p_value = chi_square_two_sample(reference.drift_counts, drift_counts)
-        out_of_range_rate = float(counts[0] + counts[-1]) / n
-        sparse_bins = reference.counts < self.sparse_min_count
-        sparse_rate = float(counts[sparse_bins].sum()) / n
-        return HistogramReport(
-            index=index,
-            n=n,
-            psi=psi_value,
-            js=js_value,
-            chi2=chi2_value,
-            p_value=p_value,
-            out_of_range_rate=out_of_range_rate,
-            sparse_rate=sparse_rate,
-            drift=(
+        # As float64 the distances take the counts without a conversion of their own.
+        ref_drift = reference.drift_counts.astype(np.float64)
+        drift_counts = np.add.reduceat(counts, reference.drift_starts, axis=1).astype(np.float64)
+        sparse_bins = np.flatnonzero(reference.counts < self.sparse_min_count).tolist()
+        reports = []
+        for index, live, full, window_moments in zip(
+            closed_at.tolist(), drift_counts, counts.tolist(), moments.tolist(), strict=True
+        ):
+            psi_value = psi(ref_drift, live)
+            js_value = js_distance(ref_drift, live)
+            chi2_value, p_value = chi_square_two_sample(ref_drift, live)
+            drift = (
                 psi_value >= self.psi_threshold
                 or js_value >= self.js_threshold
-                or p_value <= self.p_value_threshold
-            ),
-            out_of_range=out_of_range_rate >= self.out_of_range_threshold,
-            sparse=sparse_rate >= self.sparse_threshold,
-            live_summary=summary,
-        )
+                or p_value < self.p_value_threshold
+            )
+            out_of_range_rate = (full[0] + full[-1]) / n
+            sparse_rate = sum([full[b] for b in sparse_bins]) / n
+            reports.append(
+                HistogramReport(
+                    index=index,
+                    n=n,
+                    psi=psi_value,
+                    js=js_value,
+                    chi2=chi2_value,
+                    p_value=p_value,
+                    out_of_range_rate=out_of_range_rate,
+                    sparse_rate=sparse_rate,
+                    drift=drift,
+                    out_of_range=out_of_range_rate >= self.out_of_range_threshold,
+                    sparse=sparse_rate >= self.sparse_threshold,
+                    live_summary=_summary(n, reference.shift, *window_moments),
+                )
+            )
+        return reports
 
     def snapshot(self) -> dict[str, Any]:
         """Return the full state as a JSON-serialisable dict (see ``restore``)."""
         reference = self._reference
         open_window = self._n_in_window > 0
+        total, total_sq, low, high = self._moments.tolist()
         return {
             "kind": _STATE_KIND,
             "version": _STATE_VERSION,
@@ -462,10 +364,10 @@ class HistogramDrift:
             "live": {
                 "counts": self._counts.tolist(),
                 "n": self._n_in_window,
-                "sum": self._sum,
-                "sum_sq": self._sum_sq,
-                "min": self._min if open_window else None,
-                "max": self._max if open_window else None,
+                "sum": total,
+                "sum_sq": total_sq,
+                "min": low if open_window else None,
+                "max": high if open_window else None,
             },
         }
 
@@ -501,21 +403,19 @@ class HistogramDrift:
             detector._buffer[: buffered.size] = buffered
             detector._n_buffered = int(buffered.size)
         live = state["live"]
-        detector._counts = np.asarray(live["counts"], dtype=np.int64)
+        detector._counts = np.array(live["counts"], dtype=np.int64)
         if detector._counts.size != len(reference.get("counts", [])):
             raise ValueError("snapshot live counts do not match its reference bins")
         detector._n_in_window = int(live["n"])
-        detector._sum = float(live["sum"])
-        detector._sum_sq = float(live["sum_sq"])
+        detector._moments[:2] = float(live["sum"]), float(live["sum_sq"])
         if live["n"]:
-            detector._min = float(live["min"])
-            detector._max = float(live["max"])
+            detector._moments[2:] = float(live["min"]), float(live["max"])
         return detector
 
 
 def _summary(
     n: int, shift: float, total: float, total_sq: float, low: float, high: float
 ) -> LiveSummary:
-    mean_offset = float(total) / n
-    variance = max(float(total_sq) / n - mean_offset * mean_offset, 0.0)
-    return LiveSummary(shift + mean_offset, math.sqrt(variance), float(low), float(high))
+    mean_offset = total / n
+    variance = max(total_sq / n - mean_offset * mean_offset, 0.0)
+    return LiveSummary(shift + mean_offset, math.sqrt(variance), low, high)

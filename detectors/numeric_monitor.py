@@ -61,6 +61,7 @@ class NumericMonitor:
         null_rate: NullRate | None,
         states: dict[str, AlertState] | None = None,
         values_seen: int = 0,
+        raw_detections: dict[str, int] | None = None,
     ) -> None:
         self.standardiser = standardiser
         self.adwin = adwin
@@ -69,6 +70,8 @@ class NumericMonitor:
         self.null_rate = null_rate
         self.states = states or {}
         self.values_seen = values_seen
+        # Detector decisions before the alert state machine (drifting windows included).
+        self.raw_detections = raw_detections or {}
         self.last_statistics: dict[str, float] = {}
 
     @classmethod
@@ -147,28 +150,46 @@ class NumericMonitor:
         for name, detector in (("adwin", self.adwin), ("page_hinkley", self.page_hinkley)):
             if detector is None or z.size == 0:
                 continue
-            for idx in detector.update_many(z).tolist():
+            detections = detector.update_many(z)
+            if detections.size:
+                self.raw_detections[name] = self.raw_detections.get(name, 0) + detections.size
+            state = self._state(name)
+            for idx in detections.tolist():
                 index = start + idx
-                if self._state(name).on_detection(base + index, cooldown):
+                # A resolution due before this detection happens first, wherever the batch
+                # boundaries fall, so events do not depend on how the stream was cut.
+                self._resolve(name, state, base + index - 1, base, resolve_after, findings)
+                if state.on_detection(base + index, cooldown):
                     findings.append(self._change_finding(name, detector, index))
         if self.histogram is not None:
             for report in self.histogram.update_many(values):
                 self._on_histogram(report, base, cooldown, findings)
         end = base + len(values) - 1
         for name in ("adwin", "page_hinkley"):
-            due = self._state(name).resolve_due(end, resolve_after)
-            if due is not None:
-                findings.append(
-                    Finding(
-                        EventType.DRIFT_RESOLVED,
-                        name,
-                        "records_without_detection",
-                        float(resolve_after),
-                        float(resolve_after),
-                        due - base,
-                    )
-                )
+            self._resolve(name, self._state(name), end, base, resolve_after, findings)
         return findings
+
+    @staticmethod
+    def _resolve(
+        name: str,
+        state: AlertState,
+        record: int,
+        base: int,
+        resolve_after: int,
+        out: list[Finding],
+    ) -> None:
+        due = state.resolve_due(record, resolve_after)
+        if due is not None:
+            out.append(
+                Finding(
+                    EventType.DRIFT_RESOLVED,
+                    name,
+                    "records_without_detection",
+                    float(resolve_after),
+                    float(resolve_after),
+                    due - base,
+                )
+            )
 
     def _state(self, name: str) -> AlertState:
         state = self.states.get(name)
@@ -180,9 +201,9 @@ class NumericMonitor:
         return {"mean": self.standardiser.mean, "std": self.standardiser.std}
 
     def _change_finding(self, name: str, detector: ADWIN | PageHinkley, index: int) -> Finding:
+        # Only parameters go into the event: the detector's state after the whole batch
+        # depends on where the batch ends, and a replay must give identical events.
         if isinstance(detector, ADWIN):
-            live = {"window_mean_z": detector.estimation, "window_width": detector.width}
-            self.last_statistics["adwin_window_mean_z"] = detector.estimation
             return Finding(
                 EventType.DRIFT_DETECTED,
                 name,
@@ -191,7 +212,7 @@ class NumericMonitor:
                 detector.delta,
                 index,
                 self._reference_summary(),
-                live,
+                {"clock": detector.clock, "min_window_length": detector.min_window_length},
             )
         return Finding(
             EventType.DRIFT_DETECTED,
@@ -211,6 +232,8 @@ class NumericMonitor:
         state = self._state("null_rate")
         record = base + report.index
         assert self.null_rate is not None
+        if report.drift:
+            self.raw_detections["null_rate"] = self.raw_detections.get("null_rate", 0) + 1
         if report.drift and state.on_detection(record, cooldown):
             out.append(
                 Finding(
@@ -248,6 +271,8 @@ class NumericMonitor:
             sparse_rate=report.sparse_rate,
         )
         record = base + report.index
+        if report.drift:
+            self.raw_detections["histogram"] = self.raw_detections.get("histogram", 0) + 1
         live = {
             "n": report.n,
             "psi": report.psi,
@@ -323,6 +348,7 @@ class NumericMonitor:
             "null_rate": self.null_rate.snapshot() if self.null_rate else None,
             "states": {name: state.snapshot() for name, state in self.states.items()},
             "values_seen": self.values_seen,
+            "raw_detections": dict(sorted(self.raw_detections.items())),
         }
 
     @classmethod
@@ -336,6 +362,7 @@ class NumericMonitor:
             NullRate.restore(state["null_rate"]) if state["null_rate"] else None,
             {name: AlertState.restore(s) for name, s in state["states"].items()},
             state["values_seen"],
+            state["raw_detections"],
         )
 
 

@@ -27,6 +27,10 @@ class NumericSummary(_Strict):
     count per bin of the convention used by ``HistogramDrift``: underflow (below ``min``), one
     bin per gap between ``min``, the edges and ``max``, and overflow (above ``max``), so
     ``len(bin_counts) == len(bin_edges) + 3``.
+
+    >>> NumericSummary(mean=1.5, std=0.5, min=1.0, max=2.0, bin_edges=[1.5],
+    ...                bin_counts=[0, 10, 10, 0]).bin_counts
+    [0, 10, 10, 0]
     """
 
     mean: float
@@ -52,7 +56,11 @@ class NumericSummary(_Strict):
 
 
 class CategoricalSummary(_Strict):
-    """The most frequent categories with counts; ``complete`` when none were left out."""
+    """The most frequent categories with counts; ``complete`` when none were left out.
+
+    >>> CategoricalSummary(top={"ios": 7, "web": 3}, other_count=2, complete=False).other_count
+    2
+    """
 
     top: dict[str, int]
     other_count: int = Field(default=0, ge=0)
@@ -61,7 +69,12 @@ class CategoricalSummary(_Strict):
 
 
 class FeatureProfile(_Strict):
-    """One feature of the training data."""
+    """One feature of the training data.
+
+    >>> summary = CategoricalSummary(top={"ios": 6, "web": 2})
+    >>> FeatureProfile(kind="categorical", count=10, null_count=2, categorical=summary).null_rate
+    0.2
+    """
 
     kind: Literal["numeric", "categorical"]
     count: int = Field(ge=0, description="records in which the field was present")
@@ -79,7 +92,11 @@ class FeatureProfile(_Strict):
 
     @property
     def null_rate(self) -> float:
-        """Share of null values among the records where the field was present."""
+        """Share of null values among the records where the field was present.
+
+        >>> FeatureProfile(kind="numeric", count=4, null_count=4).null_rate
+        1.0
+        """
         return self.null_count / self.count if self.count else 0.0
 
 

@@ -64,7 +64,11 @@ class PageHinkleySettings(_Settings):
 
 
 class HistogramSettings(_Settings):
-    """Tumbling-window histogram against the reference's quantile bins."""
+    """Tumbling-window histogram against the reference's quantile bins.
+
+    A window drifts when ``psi >= psi_threshold``, ``js >= js_threshold`` or the two-sample
+    chi-square ``p_value < p_value_threshold`` (0 turns that rule off).
+    """
 
     enabled: bool = True
     window: int = Field(default=5000, ge=100)
@@ -72,7 +76,7 @@ class HistogramSettings(_Settings):
     sparse_min_count: int = Field(default=5, ge=1)
     psi_threshold: float = Field(default=0.2, gt=0.0)
     js_threshold: float = Field(default=0.1, gt=0.0, le=1.0)
-    p_value_threshold: float = Field(default=1e-6, gt=0.0, lt=1.0)
+    p_value_threshold: float = Field(default=1e-6, ge=0.0, lt=1.0)
     out_of_range_threshold: float = Field(default=0.01, gt=0.0, le=1.0)
     sparse_threshold: float = Field(default=0.05, gt=0.0, le=1.0)
 

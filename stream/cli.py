@@ -28,6 +28,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"driftwarden {_version()}")
     parser.set_defaults(command=None)
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
+    from stream.commands import alerts_tail, config_cmd, demo, register_all, replay, run
+
+    demo.register(subparsers)
+    run.register(subparsers)
+    alerts_tail.register(subparsers)
+    config_cmd.register(subparsers)
+    register_all(subparsers)
+    replay.register(subparsers)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""CategoricalDrift: change points, novel categories, bounds, determinism and snapshots."""
+"""CategoricalDrift and its window counting: changes, novel values, bounds, snapshots."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from detectors.categorical_drift import (
     CategoricalReport,
     NovelCategoryReport,
 )
+from detectors.category_counts import count_window_segments
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 Report = CategoricalReport | NovelCategoryReport
@@ -217,6 +218,100 @@ def test_reports_do_not_depend_on_batch_boundaries(
         return CategoricalDrift(reference, window=40, novel_min_share=0.05)
 
     assert run_in_batches(detector(), array, cuts) == run_in_batches(detector(), array, [])
+
+
+runs_strategy = st.lists(
+    st.tuples(st.sampled_from(["a", "b", "new_1", "new_2", None]), st.integers(1, 40)),
+    min_size=1,
+    max_size=40,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(runs=runs_strategy, data=st.data())
+def test_reports_do_not_depend_on_batch_boundaries_amid_long_runs_of_missing_values(
+    runs: list[tuple[str | None, int]], data: st.DataObject
+) -> None:
+    array = np.array([value for value, length in runs for _ in range(length)], dtype=object)
+    cuts = data.draw(st.lists(st.integers(0, array.size), max_size=6))
+
+    def detector() -> CategoricalDrift:
+        return CategoricalDrift({"a": 60, "b": 40}, window=7, novel_min_share=0.3)
+
+    whole = detector()
+    assert run_in_batches(detector(), array, cuts) == run_in_batches(whole, array, [])
+    assert whole.n_missing == int(np.sum(array == None))  # noqa: E711 (elementwise)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    values=st.lists(st.sampled_from(["a", "b", "c", None, 7]), max_size=300),
+    window=st.integers(1, 50),
+    data=st.data(),
+)
+def test_window_segments_cover_the_batch_and_count_each_window_exactly(
+    values: list[str | int | None], window: int, data: st.DataObject
+) -> None:
+    fill = data.draw(st.integers(0, window - 1))
+    array = np.array(values, dtype=object)
+    # Value by value: the counts of each window, and the index that closes it.
+    expected: list[tuple[dict[str, int], int | None]] = [({}, None)]
+    filled = fill
+    for index, value in enumerate(values):
+        if value is not None:
+            counts = expected[-1][0]
+            counts[str(value)] = counts.get(str(value), 0) + 1
+            filled += 1
+            if filled == window:
+                expected[-1] = (counts, index)
+                expected.append(({}, None))
+                filled = 0
+
+    got: list[tuple[dict[str, int], int | None]] = [({}, None)]
+    position = 0
+    for piece in count_window_segments(array, window, fill):
+        assert piece.start == position and piece.stop > piece.start
+        position = piece.stop
+        for key, count in piece.counts.items():
+            got[-1][0][key] = got[-1][0].get(key, 0) + count
+        if piece.closes_window:
+            got[-1] = (got[-1][0], piece.stop - 1)
+            got.append(({}, None))
+    assert position == array.size
+    assert got == expected
+
+
+def test_many_novel_values_entering_at_once_point_to_their_own_occurrences() -> None:
+    rng = np.random.default_rng(11)
+    values = np.array([f"new_{i}" for i in rng.integers(0, 40, 3000)], dtype=object)
+    values[rng.random(values.size) < 0.5] = "known"
+    detector = CategoricalDrift({"known": 1}, window=1000, novel_min_share=0.005)
+
+    reports = novel_reports(run_in_batches(detector, values, [700, 1500]))
+
+    assert len(reports) == 40
+    for report in reports:
+        at = np.flatnonzero(values == report.value)
+        assert (report.first_index, report.index) == (at[0], at[4])  # 0.5 % of 1,000 = 5
+
+
+def test_values_that_are_not_str_count_as_their_str() -> None:
+    values = np.array([1, "1", 2, np.str_("2"), 1.5, "1.5"], dtype=object)
+    detector = CategoricalDrift({"1": 5, "2": 5, "1.5": 5}, window=6, novel_min_share=0.0)
+
+    [report] = detector.update_many(values)
+
+    assert isinstance(report, CategoricalReport)
+    assert report.top_live == (("1", 2 / 6), ("1.5", 2 / 6), ("2", 2 / 6))
+
+
+def test_values_differing_only_by_a_trailing_nul_are_distinct_categories() -> None:
+    detector = CategoricalDrift({"a": 1}, window=4, novel_min_share=0.0)
+
+    [novel, window] = detector.update_many(np.array(["a", "a\x00", "a", "a"], dtype=object))
+
+    assert isinstance(novel, NovelCategoryReport) and novel.value == "a\x00"
+    assert isinstance(window, CategoricalReport) and window.top_live[0] == ("a", 0.75)
 
 
 def test_state_at_a_window_end_does_not_depend_on_batch_boundaries() -> None:

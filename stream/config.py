@@ -1,0 +1,568 @@
+"""The service configuration: one YAML file, checked by pydantic, with env and ``--set`` overrides.
+
+``load_config`` reads the file, applies ``DRIFTWARDEN_*`` environment variables and then
+``--set key.path=value`` overrides (file < env < ``--set``), validates everything, including
+per-feature detector overrides and the reference profile, and raises ``ConfigError`` with one
+line per problem: ``<source>: <key.path>: <what was wrong> (expected …)``. docs/config.md is
+the manual of every key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
+from pydantic_core import ErrorDetails
+
+from detectors.profile import Profile
+from detectors.settings import DetectorSettings, FeatureOverride
+
+__all__ = [
+    "ENV_PREFIX",
+    "REDACTED",
+    "CheckpointSection",
+    "ConfigError",
+    "ConfigProblem",
+    "InputSection",
+    "KafkaSection",
+    "MetricsSection",
+    "ReferenceSection",
+    "ServiceConfig",
+    "ServiceSection",
+    "is_secret_setting",
+    "load_config",
+]
+
+ENV_PREFIX = "DRIFTWARDEN_"
+REDACTED = "***"
+_SECRET_MARKERS = ("password", "secret", "token", "key")
+_SECRET_SETTINGS = frozenset({"sasl.jaas.config", "sasl.oauthbearer.config"})
+# librdkafka settings that a typed key (or the checkpoint protocol) owns.
+_RESERVED_CLIENT_SETTINGS = {
+    "bootstrap.servers": "set kafka.bootstrap_servers instead",
+    "group.id": "set kafka.group_id instead",
+    "enable.auto.commit": "offsets are committed by the service after each checkpoint",
+}
+
+Topic = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,249}$")]
+DotPath = Annotated[str, StringConstraints(pattern=r"^[^.]+(\.[^.]+)*$")]
+
+
+def is_secret_setting(key: str) -> bool:
+    """Whether a librdkafka setting holds a secret (its value is never shown).
+
+    >>> [is_secret_setting(k) for k in ("sasl.password", "ssl.key.pem", "security.protocol")]
+    [True, True, False]
+    """
+    lowered = key.lower()
+    return lowered in _SECRET_SETTINGS or any(marker in lowered for marker in _SECRET_MARKERS)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class KafkaSection(_Section):
+    """Where records come from and where events, bad records and checkpoints go."""
+
+    bootstrap_servers: str = Field(min_length=1, description="host:port[,host:port...]")
+    input_topics: list[Topic] = Field(min_length=1, description="topics of feature records")
+    group_id: str = Field(default="driftwarden", min_length=1, description="consumer group")
+    alerts_topic: Topic = Field(default="driftwarden.alerts", description="CloudEvents out")
+    dlq_topic: Topic = Field(default="driftwarden.dlq", description="records that failed")
+    state_topic: Topic = Field(default="driftwarden.state", description="compacted snapshots")
+    create_topics: bool = Field(default=False, description="create missing topics at start")
+    topic_partitions: int = Field(default=1, ge=1, description="partitions of created topics")
+    topic_replication: int = Field(default=1, ge=1, description="replication of created topics")
+    exactly_once: bool = Field(
+        default=False, description="alerts, snapshot and offsets in one transaction"
+    )
+    consume_batch: int = Field(default=5000, ge=1, le=1_000_000, description="records/consume")
+    consume_timeout_s: float = Field(default=0.5, gt=0.0, description="consume() timeout")
+    client: dict[str, str | int | float | bool] = Field(
+        default_factory=dict,
+        description="librdkafka settings passed through (security.protocol, sasl.*, ssl.*)",
+    )
+
+    @field_validator("client", mode="before")
+    @classmethod
+    def _check_client(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        wrong = [
+            f"'{key}' cannot be set here: {_RESERVED_CLIENT_SETTINGS[key]}"
+            for key in value
+            if key in _RESERVED_CLIENT_SETTINGS
+        ] + [
+            f"'{key}' must be a string, number or boolean (a librdkafka setting), "
+            f"got {'nothing' if item is None else 'a ' + type(item).__name__}"
+            for key, item in value.items()
+            if not isinstance(item, str | int | float | bool)
+        ]
+        if wrong:
+            raise ValueError("; ".join(wrong))
+        return value
+
+
+class ReferenceSection(_Section):
+    """What training looked like; without a profile, detectors learn it from live data."""
+
+    profile: Path | None = Field(
+        default=None, description="profile JSON, relative to the config file's folder"
+    )
+
+
+class InputSection(_Section):
+    """How a JSON record is turned into features."""
+
+    features_path: DotPath | None = Field(
+        default=None, description="dot path to the object holding the features"
+    )
+    ignore: list[str] = Field(default_factory=list, description="fields that are not features")
+    event_time_field: DotPath | None = Field(default=None, description="dot path of event time")
+    max_message_bytes: int = Field(default=1_048_576, ge=1, description="larger go to the DLQ")
+    on_wrong_type: Literal["dlq", "null"] = Field(
+        default="dlq", description="unusable value type: send the record to the DLQ, or null"
+    )
+
+    @field_validator("on_wrong_type", mode="before")
+    @classmethod
+    def _yaml_null_is_null(cls, value: Any) -> Any:
+        return "null" if value is None else value  # an unquoted YAML `null` means the mode
+
+
+class CheckpointSection(_Section):
+    """How often detector state and offsets are saved (whichever comes first)."""
+
+    every_records: int = Field(default=100_000, ge=1, description="records between checkpoints")
+    every_seconds: float = Field(default=10.0, gt=0.0, description="seconds between checkpoints")
+
+
+class MetricsSection(_Section):
+    """The Prometheus endpoint (also serves /healthz and /readyz)."""
+
+    enabled: bool = True
+    host: str = Field(default="127.0.0.1", min_length=1)
+    port: int = Field(default=9464, ge=0, le=65535, description="0 picks a free port")
+
+
+class ServiceSection(_Section):
+    """Logging, progress lines, readiness and metrics."""
+
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto", description="auto: console on a TTY, JSON lines otherwise"
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    progress_every_s: float = Field(default=5.0, gt=0.0, description="seconds between progress")
+    ready_max_lag: int = Field(default=10_000, ge=0, description="lag under which /readyz is ok")
+    metrics: MetricsSection = Field(default_factory=MetricsSection)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_level(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+
+class ServiceConfig(_Section):
+    """The whole service configuration (see docs/config.md).
+
+    >>> config = ServiceConfig.model_validate({"kafka": {
+    ...     "bootstrap_servers": "broker:9092", "input_topics": ["features"],
+    ...     "client": {"security.protocol": "SASL_SSL", "sasl.password": "hunter2"}}})
+    >>> config.redacted()["kafka"]["client"]
+    {'security.protocol': 'SASL_SSL', 'sasl.password': '***'}
+    >>> config.librdkafka(**{"group.id": "g"})["bootstrap.servers"]
+    'broker:9092'
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+        validate_assignment=True,
+        json_schema_extra={"description": "The driftwarden service configuration file."},
+    )
+
+    kafka: KafkaSection
+    reference: ReferenceSection = Field(default_factory=ReferenceSection)
+    input: InputSection = Field(default_factory=InputSection)
+    checkpoint: CheckpointSection = Field(default_factory=CheckpointSection)
+    service: ServiceSection = Field(default_factory=ServiceSection)
+    detectors: DetectorSettings = Field(default_factory=DetectorSettings)
+    _profile: Profile | None = PrivateAttr(default=None)
+
+    def redacted(self) -> dict[str, Any]:
+        """The config as plain JSON-able data, with every secret client setting as ``"***"``."""
+        data = self.model_dump(mode="json", by_alias=True)
+        client = data["kafka"]["client"]
+        for key in client:
+            if is_secret_setting(key):
+                client[key] = REDACTED
+        return data
+
+    def diff(self, other: ServiceConfig) -> list[tuple[str, Any, Any]]:
+        """``(key.path, old, new)`` for each value that differs in ``other``; secrets redacted.
+
+        A key absent on one side counts as ``None`` there.
+
+        >>> old = ServiceConfig(kafka={"bootstrap_servers": "b:1", "input_topics": ["f"]})
+        >>> new = old.model_copy(deep=True)
+        >>> new.detectors.numeric.adwin.delta = 1e-6
+        >>> old.diff(new)
+        [('detectors.numeric.adwin.delta', 1e-05, 1e-06)]
+        """
+        old_values = _leaves(self.model_dump(mode="json", by_alias=True))
+        new_values = _leaves(other.model_dump(mode="json", by_alias=True))
+        old_shown, new_shown = _leaves(self.redacted()), _leaves(other.redacted())
+        return [
+            (key, old_shown.get(key), new_shown.get(key))
+            for key in sorted(old_values.keys() | new_values.keys())
+            if old_values.get(key) != new_values.get(key)
+        ]
+
+    def librdkafka(self, **extra: Any) -> dict[str, Any]:
+        """librdkafka settings: bootstrap servers, then ``kafka.client``, then ``extra`` (wins)."""
+        return {"bootstrap.servers": self.kafka.bootstrap_servers, **self.kafka.client, **extra}
+
+    def reference_profile(self) -> Profile | None:
+        """The profile named by ``reference.profile`` (read once by ``load_config``)."""
+        if self._profile is None and self.reference.profile is not None:
+            self._profile = Profile.model_validate_json(self.reference.profile.read_bytes())
+        return self._profile
+
+
+def _leaves(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    leaves: dict[str, Any] = {}
+    for key, value in tree.items():
+        leaves.update(_leaves(value, f"{prefix}.{key}" if prefix else str(key)))
+    return leaves
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One problem: where it comes from (file, ``--set`` or env variable), key path, what."""
+
+    source: str
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}: " if self.path else ""
+        return f"{self.source}: {where}{self.message}"
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; ``str()`` has one line per problem.
+
+    >>> str(ConfigError([ConfigProblem("c.yaml", "kafka.input_topcs", "unknown key")]))
+    'c.yaml: kafka.input_topcs: unknown key'
+    """
+
+    def __init__(self, problems: Sequence[ConfigProblem]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(str(problem) for problem in self.problems))
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader that also reads ``1e-6`` as a float and rejects duplicate keys."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                if key_node.value in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key '{key_node.value}'", key_node.start_mark
+                    )
+                seen.add(key_node.value)
+        return super().construct_mapping(node, deep=deep)
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def load_config(
+    path: str | Path, overrides: Sequence[str] = (), env: Mapping[str, str] | None = None
+) -> ServiceConfig:
+    """Read, override and validate a config file; ``ConfigError`` lists every problem.
+
+    ``overrides`` are ``key.path=value`` (value read as YAML); ``env`` defaults to
+    ``os.environ`` (``DRIFTWARDEN_KAFKA__CLIENT__SASL_PASSWORD`` → ``kafka.client``).
+
+    >>> import pathlib, tempfile
+    >>> file = pathlib.Path(tempfile.mkdtemp()) / "service.yaml"
+    >>> _ = file.write_text("kafka:\\n  bootstrap_servers: b:9092\\n  input_topics: [features]\\n")
+    >>> load_config(file, ["kafka.consume_batch=100"], env={}).kafka.consume_batch
+    100
+    >>> try:
+    ...     load_config(file, ["detectors.numeric.adwin.delta=2"], env={})
+    ... except ConfigError as error:
+    ...     print(error)
+    --set: detectors.numeric.adwin.delta: Input should be less than 1 (got 2)
+    """
+    path = Path(path)
+    source = str(path)
+    raw = _read_yaml(path)
+    origins: dict[tuple[str, ...], str] = {}
+    problems: list[ConfigProblem] = []
+    environ = os.environ if env is None else env
+    for label, parts, value in [*_env_overrides(environ), *_set_overrides(overrides, problems)]:
+        _apply(raw, parts, value, label, origins, problems)
+    try:
+        config = ServiceConfig.model_validate(raw)
+    except ValidationError as error:
+        problems += _problems(error.errors(), (), None, source, origins)
+        raise ConfigError(problems) from None
+    problems += _override_problems(config.detectors, source, origins)
+    problems += _attach_profile(config, path.parent, origins.get(("reference", "profile"), source))
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([ConfigProblem(str(path), "", "no such file")]) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError([ConfigProblem(str(path), "", f"cannot read it ({error})")]) from None
+    try:
+        data = _yaml_value(text)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        what = f"invalid YAML: {error.problem or error.context}"
+        if error.problem and error.context and error.context_mark:
+            start = error.context_mark
+            what += f" ({error.context} at line {start.line + 1}, column {start.column + 1})"
+        raise ConfigError([ConfigProblem(str(path), where, what)]) from None
+    except yaml.YAMLError as error:
+        raise ConfigError([ConfigProblem(str(path), "", f"invalid YAML: {error}")]) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        what = f"expected a mapping of sections (kafka, detectors, …), got a {type(data).__name__}"
+        raise ConfigError([ConfigProblem(str(path), "", what)])
+    return data
+
+
+def _env_overrides(env: Mapping[str, str]) -> Iterable[tuple[str, list[str], Any]]:
+    # Only names with "__" are paths: every key lives in a section, and other
+    # DRIFTWARDEN_* variables (DRIFTWARDEN_BOOTSTRAP for the tests) are not config.
+    for name in sorted(env):
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        parts = name[len(ENV_PREFIX) :].lower().split("__")
+        if parts[:2] == ["kafka", "client"] and len(parts) > 2:
+            yield f"${name}", [*parts[:2], "__".join(parts[2:]).replace("_", ".")], env[name]
+        else:
+            yield f"${name}", parts, _yaml_value(env[name])
+
+
+def _set_overrides(
+    overrides: Sequence[str], problems: list[ConfigProblem]
+) -> Iterable[tuple[str, list[str], Any]]:
+    for item in overrides:
+        key, equals, text = item.partition("=")
+        parts = key.strip().split(".")
+        if not equals or not all(parts):
+            problems.append(ConfigProblem("--set", key, "expected key.path=value"))
+        elif parts[:2] == ["kafka", "client"] and len(parts) > 2:
+            yield "--set", [*parts[:2], ".".join(parts[2:])], text
+        else:
+            try:
+                yield "--set", parts, _yaml_value(text)
+            except yaml.YAMLError as error:
+                problems.append(ConfigProblem("--set", key, f"value is not valid YAML ({error})"))
+
+
+def _yaml_value(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader: plain data only
+
+
+class _UnknownKey(Exception):
+    pass
+
+
+def _unwrap(annotation: Any) -> Any:
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _unwrap(get_args(annotation)[0])
+    if origin in (Union, UnionType):
+        members = [a for a in get_args(annotation) if a is not type(None)]
+        if len(members) == 1:
+            return _unwrap(members[0])
+    return annotation
+
+
+def _unknown_key(model: type[BaseModel], key: str) -> str:
+    known = [field.alias or name for name, field in model.model_fields.items()]
+    close = difflib.get_close_matches(key, known, n=1)
+    if close:
+        return f"unknown key (did you mean '{close[0]}'?)"
+    return f"unknown key (expected one of: {', '.join(known)})"
+
+
+def _walk(parts: Sequence[str]) -> tuple[list[str], Any]:
+    """The file's keys (aliases) along ``parts`` and the type found there."""
+    keys: list[str] = []
+    annotation: Any = ServiceConfig
+    for depth, part in enumerate(parts):
+        annotation = _unwrap(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            fields = annotation.model_fields
+            named = [(f.alias or n, f) for n, f in fields.items() if part in (n, f.alias)]
+            if not named:
+                raise _UnknownKey(_unknown_key(annotation, part))
+            key, annotation = named[0][0], named[0][1].annotation
+        elif get_origin(annotation) is dict:
+            key, annotation = part, get_args(annotation)[1]
+        elif annotation is Any:
+            key = part
+        else:
+            raise _UnknownKey(f"{'.'.join(parts[:depth])} is a single value, it has no keys")
+        keys.append(key)
+    return keys, annotation
+
+
+def _apply(
+    raw: dict[str, Any],
+    parts: list[str],
+    value: Any,
+    label: str,
+    origins: dict[tuple[str, ...], str],
+    problems: list[ConfigProblem],
+) -> None:
+    try:
+        keys, _ = _walk(parts)
+    except _UnknownKey as unknown:
+        problems.append(ConfigProblem(label, ".".join(parts), str(unknown)))
+        return
+    node = raw
+    for depth, key in enumerate(keys[:-1]):
+        child = node.get(key)
+        if child is None:
+            child = node[key] = {}
+        if not isinstance(child, dict):
+            what = f"cannot set it: {'.'.join(keys[: depth + 1])} is not a mapping in the file"
+            problems.append(ConfigProblem(label, ".".join(parts), what))
+            return
+        node = child
+    node[keys[-1]] = value
+    origins[tuple(keys)] = label
+
+
+def _source(loc: tuple[str, ...], file: str, origins: Mapping[tuple[str, ...], str]) -> str:
+    for depth in range(len(loc), 0, -1):
+        if loc[:depth] in origins:
+            return origins[loc[:depth]]
+    return file
+
+
+def _problems(
+    errors: Iterable[ErrorDetails],
+    prefix: tuple[str, ...],
+    model: type[BaseModel] | None,
+    file: str,
+    origins: Mapping[tuple[str, ...], str],
+) -> list[ConfigProblem]:
+    """Pydantic errors as problems; ``prefix`` and ``model`` place errors of a nested model."""
+    problems: list[ConfigProblem] = []
+    for error in errors:
+        loc = (*prefix, *(str(part) for part in error["loc"]))
+        if error["type"] == "extra_forbidden":
+            parent: Any = model if model is not None and len(error["loc"]) == 1 else None
+            if parent is None:
+                try:
+                    parent = _unwrap(_walk(loc[:-1])[1])
+                except _UnknownKey:
+                    parent = None
+            is_model = isinstance(parent, type) and issubclass(parent, BaseModel)
+            message = _unknown_key(parent, loc[-1]) if is_model else "unknown key"
+        elif error["type"] == "missing":
+            message = "required key is missing"
+        else:
+            message = error["msg"].removeprefix("Value error, ")
+            value = error.get("input")
+            if loc[:2] != ("kafka", "client") and isinstance(value, str | int | float | bool):
+                message += f" (got {value!r:.60})"
+        source = _source(loc, file, origins)
+        problems.append(ConfigProblem(source, ".".join(loc), message))
+    return problems
+
+
+def _override_problems(
+    settings: DetectorSettings, file: str, origins: Mapping[tuple[str, ...], str]
+) -> list[ConfigProblem]:
+    """Validate each per-feature patch the way the DetectorBank applies it (``resolved``)."""
+    problems: list[ConfigProblem] = []
+    kinds: tuple[Literal["numeric", "categorical"], ...]
+    for name, override in settings.features.items():
+        kinds = (override.kind,) if override.kind else ("numeric", "categorical")
+        for detector in FeatureOverride.model_fields:
+            patch = getattr(override, detector)
+            if detector == "kind" or patch is None:
+                continue
+            loc = ("detectors", "features", name, detector)
+            defaults = {kind: getattr(settings, kind) for kind in kinds}
+            usable = [kind for kind in kinds if detector in type(defaults[kind]).model_fields]
+            if not usable:
+                allowed = ", ".join(type(defaults[kinds[0]]).model_fields)
+                what = f"does not apply to a {kinds[0]} feature (expected one of: {allowed})"
+                problems.append(ConfigProblem(_source(loc, file, origins), ".".join(loc), what))
+                continue
+            probe = settings.model_copy(
+                update={"features": {name: FeatureOverride.model_validate({detector: patch})}}
+            )
+            for kind in usable:
+                try:
+                    probe.resolved(name, kind)
+                except ValidationError as error:
+                    model = type(getattr(defaults[kind], detector))
+                    problems += _problems(error.errors(), loc, model, file, origins)
+                    break
+    return problems
+
+
+def _attach_profile(config: ServiceConfig, folder: Path, source: str) -> list[ConfigProblem]:
+    """Resolve ``reference.profile`` against ``folder`` and check that it is a profile."""
+    given = config.reference.profile
+    if given is None:
+        return []
+    path = (folder / given.expanduser()).resolve()
+    hint = "" if given.is_absolute() else " (relative paths start at the config file's folder)"
+    try:
+        profile = Profile.model_validate_json(path.read_bytes())
+    except FileNotFoundError:
+        return [ConfigProblem(source, "reference.profile", f"{path}: no such file{hint}")]
+    except OSError as error:
+        return [ConfigProblem(source, "reference.profile", f"{path}: cannot read it ({error})")]
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "document"
+        what = f"{path} is not a driftwarden profile ({where}: {first['msg']})"
+        return [ConfigProblem(source, "reference.profile", what)]
+    config.reference.profile = path
+    config._profile = profile
+    return []

@@ -1,0 +1,192 @@
+"""``driftwarden demo``: the scenario, its scoring, and whole runs on the mock and real Kafka."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import uuid
+from typing import Any
+
+import msgspec
+import pytest
+from confluent_kafka.admin import AdminClient
+
+from detectors.feature_batch import SourcePositions
+from stream import demo_runner
+from stream.commands import demo as demo_command
+from stream.decoder import Decoder
+from stream.demo import MIN_RECORDS, DemoScore, make_scenario, score
+from stream.demo_runner import DemoOptions, DemoReport
+
+PITFALLS = {
+    "mean shift",
+    "variance change",
+    "gradual drift",
+    "novel category",
+    "novel field",
+    "field disappears",
+    "out-of-range values",
+    "malformed burst",
+}
+
+
+def _event(kind: str, feature: str, offset: int) -> dict[str, Any]:
+    return {
+        "type": f"driftwarden.{kind}.v1",
+        "subject": feature,
+        "data": {"feature": feature, "detector": "d", "record": {"offset": offset}},
+    }
+
+
+def _perfect_events(scenario: Any) -> list[dict[str, Any]]:
+    return [
+        _event(sorted(p.catches)[0], p.features[0], p.start + 10)
+        for p in scenario.pitfalls
+        if not p.malformed
+    ]
+
+
+@pytest.fixture(scope="module")
+def scenario() -> Any:
+    return make_scenario(MIN_RECORDS, seed=3)
+
+
+def test_scenario_injects_each_pitfall_at_its_record(scenario: Any) -> None:
+    at = {p.name: p.start for p in scenario.pitfalls}
+    assert set(at) == PITFALLS
+    assert len(scenario.payloads) == MIN_RECORDS
+
+    def features(i: int) -> dict[str, Any]:
+        return msgspec.json.decode(scenario.payloads[i])["features"]
+
+    assert "referral_code" not in features(at["novel field"] - 1)
+    assert "referral_code" in features(at["novel field"])
+    assert "channel" in features(at["field disappears"] - 1)
+    assert "channel" not in features(at["field disappears"])
+    purposes = {features(i)["purpose"] for i in range(at["novel category"])}
+    assert "crypto" not in purposes
+    ages = [features(i)["age"] for i in range(at["out-of-range values"])]
+    assert max(ages) <= 75
+
+
+def test_scenario_malformed_burst_is_rejected_whole_by_the_decoder(scenario: Any) -> None:
+    (burst,) = [p for p in scenario.pitfalls if p.malformed]
+    window = scenario.payloads[burst.start - 10 : burst.start + burst.malformed + 10]
+    decoder = Decoder(
+        kinds={"amount": "numeric", "income": "numeric", "employment": "categorical"},
+        features_path="features",
+    )
+    result = decoder.decode(window, SourcePositions.sequential("t", len(window)))
+    assert len(result.rejected) == burst.malformed
+    assert {r.reason for r in result.rejected} == {
+        "malformed_json",
+        "non_finite_number",
+        "wrong_type",
+        "not_an_object",
+    }
+    assert [r.index for r in result.rejected] == list(range(10, 10 + burst.malformed))
+
+
+def test_score_passes_when_every_pitfall_is_caught_and_nothing_else_fires(scenario: Any) -> None:
+    result = score(scenario, _perfect_events(scenario), dlq_records=scenario.malformed)
+    assert result.ok
+    assert all(c.caught for c in result.catches)
+    assert [c.delay for c in result.catches if not c.pitfall.malformed] == [10] * 7
+
+
+def test_score_reports_a_missed_pitfall(scenario: Any) -> None:
+    events = [e for e in _perfect_events(scenario) if e["subject"] != "purpose"]
+    result = score(scenario, events, dlq_records=scenario.malformed)
+    assert not result.ok
+    missed = [c.pitfall.name for c in result.catches if not c.caught]
+    assert missed == ["novel category"]
+
+
+def test_score_counts_events_on_untouched_features_or_before_injection_as_false_alarms(
+    scenario: Any,
+) -> None:
+    income_start = scenario.pitfalls[0].start
+    early = _event("drift.detected", "income", income_start - 1)
+    untouched = _event("drift.detected", "state", income_start + 500)
+    events = [*_perfect_events(scenario), early, untouched]
+    result = score(scenario, events, dlq_records=scenario.malformed)
+    assert result.false_alarms == [early, untouched]
+    assert all(c.caught for c in result.catches)
+    assert not result.ok
+
+
+def test_score_fails_the_burst_when_the_dlq_count_differs(scenario: Any) -> None:
+    result = score(scenario, _perfect_events(scenario), dlq_records=scenario.malformed - 1)
+    (burst,) = [c for c in result.catches if c.pitfall.malformed]
+    assert not burst.caught
+    assert not result.ok
+
+
+def test_demo_command_exits_1_when_the_report_is_not_clean(
+    scenario: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    failing = DemoReport(
+        score=DemoScore(catches=score(scenario, [], 0).catches),
+        records=MIN_RECORDS,
+        consumed=MIN_RECORDS,
+        dlq_reasons={},
+        failure=None,
+        seconds=1.0,
+        bootstrap="in-process mock cluster",
+        topics=[],
+    )
+    monkeypatch.setattr(demo_runner, "run_demo", lambda options, out: failing)
+    assert demo_command.run(["--records", str(MIN_RECORDS)]) == 1
+    assert "FAIL" in capsys.readouterr().out
+
+
+def test_demo_command_defaults_and_minimum_are_the_scenarios(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    parser = argparse.ArgumentParser()
+    demo_command.register(parser.add_subparsers())
+    args = parser.parse_args(["demo"])
+    defaults = DemoOptions()
+    assert (args.records, args.seed) == (defaults.records, defaults.seed)
+    assert demo_command.run(["--help"]) == 0
+    assert f"at least {MIN_RECORDS:,}" in " ".join(capsys.readouterr().out.split())
+    assert demo_command.run(["--records", str(MIN_RECORDS - 1)]) == 2
+
+
+def test_demo_on_the_mock_cluster_catches_every_pitfall_without_false_alarms(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status = demo_command.run(["--json", "--topic-prefix", f"dw-demo-{uuid.uuid4().hex[:8]}"])
+    lines = capsys.readouterr().out.splitlines()
+    summary = json.loads(lines[-1])
+    alerts = [json.loads(line) for line in lines[:-1]]
+    assert summary["failure"] is None
+    assert {p["pitfall"] for p in summary["pitfalls"] if p["caught"]} == PITFALLS
+    assert summary["false_alarms"] == []
+    assert summary["dlq"]["records"] == 60
+    assert summary["consumed"] == DemoOptions().records
+    assert all(a["specversion"] == "1.0" for a in alerts)
+    assert len(alerts) >= len(PITFALLS) - 1
+    assert status == 0
+
+
+def test_demo_against_the_real_broker_catches_every_pitfall(
+    kafka_bootstrap: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prefix = f"dw-demo-{uuid.uuid4().hex[:8]}"
+    try:
+        status = demo_command.run(
+            ["--bootstrap-servers", kafka_bootstrap, "--topic-prefix", prefix]
+        )
+        captured = capsys.readouterr()
+        out = captured.out
+    finally:
+        admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+        ours = [t for t in admin.list_topics(timeout=30).topics if t.startswith(prefix + ".")]
+        for future in admin.delete_topics(ours, operation_timeout=30).values():
+            future.result(30)
+    assert "PASS: every pitfall caught, no false alarm." in out, out + captured.err
+    rows = [line for line in out.splitlines() if line.startswith("│ ")]
+    assert {row.split("│")[2].strip() for row in rows if "✔" in row} == PITFALLS
+    assert "False alarms: none" in out
+    assert status == 0

@@ -1,0 +1,256 @@
+"""The drift service against the real broker: alerts, DLQ, reload, restart, bad config."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from tests.service_data import CHANGED, UNCHANGED, live_records, training_profile
+from tests.service_harness import (
+    REPO_DIR,
+    ServiceProcess,
+    alert_payloads,
+    latest_snapshots,
+    make_topics,
+    produce_json,
+    read_all,
+    read_until,
+    write_config,
+)
+
+FEATURES = {"input": {"features_path": "features", "ignore": ["request_id"]}}
+
+
+def _events(messages: list) -> set[tuple[str, str]]:
+    return {(ce["subject"], ce["type"]) for ce in alert_payloads(messages)}
+
+
+def test_every_pitfall_reaches_the_alerts_topic_on_the_right_feature(
+    kafka_bootstrap: str, kafka_topics: Callable[..., str], tmp_path: Path
+) -> None:
+    topics = make_topics(kafka_topics)
+    profile = training_profile(tmp_path / "profile.json")
+    config = write_config(
+        tmp_path / "config.yaml", kafka_bootstrap, topics, profile=profile, extra=FEATURES
+    )
+    produce_json(kafka_bootstrap, topics.input, live_records(40_000, change_at=20_000))
+    service = ServiceProcess(config, tmp_path / "service.log")
+    expected = {
+        ("f_shift", "driftwarden.drift.detected.v1"),
+        ("f_range", "driftwarden.support.out_of_range.v1"),
+        ("country", "driftwarden.category.novel.v1"),
+        ("promo_code", "driftwarden.feature.novel.v1"),
+        ("device", "driftwarden.feature.missing.v1"),
+    }
+    try:
+        messages = read_until(
+            kafka_bootstrap, topics.alerts, lambda m: expected <= _events(m), timeout=90
+        )
+    finally:
+        assert service.stop() == 0, service.tail()
+    events = _events(messages)
+    assert expected <= events, sorted(events)
+    assert {feature for feature, _ in events} <= set(CHANGED)
+    assert not any(feature in UNCHANGED for feature, _ in events)
+    for ce in alert_payloads(messages):
+        assert ce["specversion"] == "1.0"
+        assert ce["data"]["record"]["offset"] >= 20_000
+    keys = {m.key().decode() for m in messages}
+    assert keys == {ce["subject"] for ce in alert_payloads(messages)}
+
+
+def test_poison_records_land_in_the_dlq_and_the_service_stays_up(
+    kafka_bootstrap: str, kafka_topics: Callable[..., str], tmp_path: Path
+) -> None:
+    topics = make_topics(kafka_topics)
+    config = write_config(
+        tmp_path / "config.yaml",
+        kafka_bootstrap,
+        topics,
+        extra={"input": {"max_message_bytes": 10_000}},
+    )
+    poison: list[bytes | None] = [
+        b"{not json",
+        b"[1, 2, 3]",
+        b'{"amount": NaN}',
+        b'{"amount": Infinity}',
+        b'{"amount": 1e999}',
+        b"",
+        None,
+        b'{"amount": "' + b"x" * 20_000 + b'"}',
+        b"\xff\xfe",
+    ]
+    good = [{"amount": float(i), "country": "FR"} for i in range(3000)]
+    produce_json(kafka_bootstrap, topics.input, [*good[:1000], *poison, *good[1000:2000]])
+    service = ServiceProcess(config, tmp_path / "service.log")
+    try:
+        dlq = read_until(kafka_bootstrap, topics.dlq, lambda m: len(m) >= len(poison), 60)
+        assert len(dlq) == len(poison)
+        # Still running: more good records are consumed after the poison.
+        produce_json(kafka_bootstrap, topics.input, good[2000:])
+        snapshots = read_until(
+            kafka_bootstrap,
+            topics.state,
+            lambda m: any(_next_offset(x) == 3000 + len(poison) for x in m),
+            60,
+        )
+        assert snapshots
+        assert service.proc.poll() is None
+    finally:
+        assert service.stop() == 0, service.tail()
+    reasons = [dict(m.headers())["driftwarden.reason"].decode() for m in dlq]
+    assert set(reasons) >= {"malformed_json", "not_an_object", "empty", "too_large"}
+    assert any(r == "non_finite_number" for r in reasons)
+    originals = {m.value() for m in dlq}
+    assert b"{not json" in originals and b"\xff\xfe" in originals
+    for m in dlq:
+        headers = dict(m.headers())
+        assert headers["driftwarden.source.topic"].decode() == topics.input
+        assert int(headers["driftwarden.source.offset"]) >= 1000
+    (state,) = latest_snapshots(kafka_bootstrap, topics.state).values()
+    assert state["bank"]["records_seen"] == 3000
+    assert state["dlq_records"] == len(poison)
+
+
+def _next_offset(msg: object) -> int | None:
+    import msgspec
+
+    value = msg.value()  # type: ignore[attr-defined]
+    return msgspec.json.decode(value)["next_offset"] if value else None
+
+
+def test_sighup_reload_applies_a_new_threshold_and_keeps_state(
+    kafka_bootstrap: str, kafka_topics: Callable[..., str], tmp_path: Path
+) -> None:
+    topics = make_topics(kafka_topics)
+    profile = training_profile(tmp_path / "profile.json")
+    lenient = {
+        **FEATURES,
+        "detectors": {
+            "numeric": {
+                "adwin": {"enabled": False},
+                "page_hinkley": {"enabled": False},
+                "histogram": {
+                    "psi_threshold": 100.0,
+                    "js_threshold": 1.0,
+                    "p_value_threshold": 0.0,
+                },
+            },
+        },
+    }
+    config_path = write_config(
+        tmp_path / "config.yaml", kafka_bootstrap, topics, profile=profile, extra=lenient
+    )
+    records = live_records(60_000, change_at=0)
+    produce_json(kafka_bootstrap, topics.input, records[:20_000])
+    service = ServiceProcess(config_path, tmp_path / "service.log")
+    try:
+        read_until(
+            kafka_bootstrap,
+            topics.state,
+            lambda m: any(_next_offset(x) == 20_000 for x in m),
+            60,
+        )
+        alerts = read_all(kafka_bootstrap, topics.alerts)
+        assert ("f_shift", "driftwarden.drift.detected.v1") not in _events(alerts)
+
+        config = yaml.safe_load(config_path.read_text())
+        config["detectors"]["numeric"]["histogram"]["psi_threshold"] = 0.2
+        config_path.write_text(yaml.safe_dump(config))
+        lines_before = len(service.log_events())
+        service.signal(signal.SIGHUP)
+        reload = service.wait_for_log("config_reloaded", after=lines_before)
+        assert any("psi_threshold" in str(change) for change in reload["changes"])
+
+        produce_json(kafka_bootstrap, topics.input, records[20_000:])
+        alerts = read_until(
+            kafka_bootstrap,
+            topics.alerts,
+            lambda m: ("f_shift", "driftwarden.drift.detected.v1") in _events(m),
+            60,
+        )
+    finally:
+        assert service.stop() == 0, service.tail()
+    detected = [
+        ce
+        for ce in alert_payloads(alerts)
+        if ce["subject"] == "f_shift" and ce["type"] == "driftwarden.drift.detected.v1"
+    ]
+    assert detected and detected[0]["data"]["threshold"] == 0.2
+    assert detected[0]["data"]["record"]["offset"] >= 20_000
+    # State was kept: the bank counts every record once across the reload.
+    (state,) = latest_snapshots(kafka_bootstrap, topics.state).values()
+    assert state["bank"]["records_seen"] == 60_000
+
+
+def test_sigterm_checkpoints_and_a_restart_resumes_exactly(
+    kafka_bootstrap: str, kafka_topics: Callable[..., str], tmp_path: Path
+) -> None:
+    topics = make_topics(kafka_topics)
+    config = write_config(
+        tmp_path / "config.yaml",
+        kafka_bootstrap,
+        topics,
+        extra={**FEATURES, "checkpoint": {"every_records": 10**9, "every_seconds": 3600.0}},
+    )
+    records = live_records(30_000, change_at=None)
+    produce_json(kafka_bootstrap, topics.input, records[:12_345])
+    first = ServiceProcess(config, tmp_path / "first.log")
+    first.wait_for_log("partition_new")
+    first.wait_for_log("progress")
+    _wait_consumed(first, 12_345)
+    assert first.stop() == 0, first.tail()
+    (state,) = latest_snapshots(kafka_bootstrap, topics.state).values()
+    assert state["next_offset"] == 12_345
+    assert state["bank"]["records_seen"] == 12_345
+
+    produce_json(kafka_bootstrap, topics.input, records[12_345:])
+    second = ServiceProcess(config, tmp_path / "second.log")
+    restored = second.wait_for_log("partition_restored")
+    assert restored["next_offset"] == 12_345
+    _wait_consumed(second, 30_000 - 12_345)
+    assert second.stop() == 0, second.tail()
+    (state,) = latest_snapshots(kafka_bootstrap, topics.state).values()
+    assert state["next_offset"] == 30_000
+    assert state["bank"]["records_seen"] == 30_000
+
+
+def _wait_consumed(service: ServiceProcess, n: int, timeout: float = 60.0) -> None:
+    """Poll the service's progress lines until it has processed ``n`` records."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(
+            e.get("event") == "progress" and e.get("records", 0) >= n for e in service.log_events()
+        ):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"service did not consume {n} records:\n{service.tail()}")
+
+
+def test_a_config_with_an_unknown_key_fails_at_start_with_the_key_path(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "kafka": {"bootstrap_servers": "127.0.0.1:1", "input_topics": ["x"]},
+                "detectors": {"numeric": {"adwin": {"deltaa": 0.1}}},
+            }
+        )
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "stream.cli", "run", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=REPO_DIR,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "detectors.numeric.adwin.deltaa" in result.stderr
+    assert "Traceback" not in result.stderr
