@@ -76,6 +76,12 @@ class CategoricalReport:
     ``top_live`` the window's most frequent categories with their shares, and
     ``cardinality_estimate`` the HLL estimate of distinct values in the stream up to and
     including this window.
+
+    >>> import numpy as np
+    >>> detector = CategoricalDrift({"a": 50, "b": 50}, window=100)
+    >>> (report,) = detector.update_many(np.array(["a"] * 90 + ["b"] * 10, dtype=object))
+    >>> report.index, report.drift, report.top_live[0]
+    (99, True, ('a', 0.9))
     """
 
     index: int
@@ -96,6 +102,13 @@ class NovelCategoryReport:
     occurrence in the current window (negative when that was in an earlier batch: -1 is the
     previous batch's last record), ``count`` and ``share`` its count and share of the window
     at ``index``; ``confirmed`` is False when the reference listed only its top categories.
+
+    >>> import numpy as np
+    >>> detector = CategoricalDrift({"a": 50, "b": 50}, window=100, novel_min_share=0.05)
+    >>> values = np.array(["a", "b", "zz", "a"] * 25, dtype=object)
+    >>> novel = [r for r in detector.update_many(values) if isinstance(r, NovelCategoryReport)]
+    >>> novel[0].value, novel[0].index, novel[0].first_index, novel[0].count
+    ('zz', 18, 2, 5)
     """
 
     value: str

@@ -11,6 +11,7 @@ from detectors.alert_state import AlertState
 from detectors.categorical_drift import CategoricalDrift, CategoricalReport, NovelCategoryReport
 from detectors.events import EventType, Finding
 from detectors.null_rate import NullRate
+from detectors.null_rate_findings import null_rate_finding
 from detectors.profile import FeatureProfile
 from detectors.settings import CategoricalDriftSettings, NullRateSettings
 
@@ -93,32 +94,11 @@ class CategoricalMonitor:
         if self.null_rate is not None:
             missing = np.asarray(values == None)  # noqa: E711 (elementwise on an array)
             for report in self.null_rate.update_many(missing):
-                state = self._state("null_rate")
-                record = base + report.index
-                if report.drift and state.on_detection(record, cooldown):
-                    findings.append(
-                        Finding(
-                            EventType.DRIFT_DETECTED,
-                            "null_rate",
-                            "z",
-                            report.z,
-                            self.null_rate.z_threshold,
-                            report.index,
-                            {"null_rate": report.ref_null_rate},
-                            {"null_rate": report.null_rate, "n": report.n},
-                        )
-                    )
-                elif not report.drift and state.on_clear(record):
-                    findings.append(
-                        Finding(
-                            EventType.DRIFT_RESOLVED,
-                            "null_rate",
-                            "z",
-                            report.z,
-                            self.null_rate.z_threshold,
-                            report.index,
-                        )
-                    )
+                finding = null_rate_finding(
+                    report, self._state("null_rate"), base, cooldown, self.null_rate.z_threshold
+                )
+                if finding is not None:
+                    findings.append(finding)
                 self.last_statistics["null_rate"] = report.null_rate
         if self.categorical is not None:
             for item in self.categorical.update_many(values):

@@ -55,18 +55,29 @@ class FeatureBatch:
     - ``present[name]``: bool, whether the field appeared in the record at all (even as null),
       for every field seen in the batch, whatever its kind.
     - ``types[name]``: the JSON types observed for the field in this batch
-      (``"number"``, ``"string"``, ``"bool"``, ``"null"``, ``"object"``, ``"array"``).
+      (``"number"``, ``"string"``, ``"bool"``, ``"null"``, ``"object"``, ``"array"``),
+      including in records the decoder rejected (which are not in the batch).
+    - ``type_first[name][json_type]``, optional (empty: not known): for each type of
+      ``types[name]``, the index of the first record of the batch at or after the first
+      input record (accepted or rejected) holding that type; ``n_records`` when no record
+      of the batch follows it. Given, it has exactly the fields and types of ``types``.
+
+    Here the decoder rejected a record between the two kept ones, whose ``amount`` was the
+    string ``"12"``, so the first record at or after it is the batch's record 1:
 
     >>> batch = FeatureBatch(
     ...     n_records=2,
     ...     numeric={"amount": np.array([12.5, np.nan])},
     ...     categorical={"country": np.array(["FR", None], dtype=object)},
     ...     present={"amount": np.array([True, True]), "country": np.array([True, False])},
-    ...     types={"amount": frozenset({"number", "null"}), "country": frozenset({"string"})},
+    ...     types={"amount": frozenset({"number", "null", "string"}),
+    ...            "country": frozenset({"string"})},
     ...     positions=SourcePositions.sequential("payments", 2, first_offset=40),
+    ...     type_first={"amount": {"number": 0, "null": 1, "string": 1},
+    ...                 "country": {"string": 0}},
     ... )
-    >>> batch.positions.describe(1)
-    ('payments', -1, 41)
+    >>> batch.positions.describe(1), batch.type_first["amount"]["string"]
+    (('payments', -1, 41), 1)
     """
 
     n_records: int
@@ -75,6 +86,7 @@ class FeatureBatch:
     present: dict[str, npt.NDArray[np.bool_]]
     types: dict[str, frozenset[str]]
     positions: SourcePositions
+    type_first: dict[str, dict[str, int]] = field(default_factory=dict)
     extras: dict[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -91,3 +103,19 @@ class FeatureBatch:
                     )
         if len(self.positions.offsets) != self.n_records:
             raise ValueError("positions must have one entry per record")
+        if self.type_first:
+            self._check_type_first()
+
+    def _check_type_first(self) -> None:
+        if self.type_first.keys() != self.types.keys():
+            raise ValueError("type_first must have the fields of types")
+        for name, firsts in self.type_first.items():
+            if firsts.keys() != self.types[name]:
+                raise ValueError(
+                    f"type_first of {name!r} has types {sorted(firsts)}, "
+                    f"types has {sorted(self.types[name])}"
+                )
+            if not all(0 <= first <= self.n_records for first in firsts.values()):
+                raise ValueError(
+                    f"type_first of {name!r} is {firsts}: each must be in 0..{self.n_records}"
+                )

@@ -34,7 +34,11 @@ _SETTINGS = (
 
 @dataclass(frozen=True, slots=True)
 class LiveSummary:
-    """Mean, population standard deviation, minimum and maximum of one live window."""
+    """Mean, population standard deviation, minimum and maximum of one live window.
+
+    >>> LiveSummary(mean=1.0, std=0.5, min=0.0, max=2.0).std
+    0.5
+    """
 
     mean: float
     std: float
@@ -54,6 +58,13 @@ class HistogramReport:
     maximum, ``sparse_rate`` the share in bins where the reference had fewer than
     ``sparse_min_count`` values. The three flags apply the thresholds in force when the window
     closed.
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(5)
+    >>> detector = HistogramDrift.from_sample(rng.uniform(0, 1, 10_000), window=500)
+    >>> report = detector.update_many(rng.uniform(0.5, 1.5, 500))[0]
+    >>> report.index, report.drift, report.out_of_range, round(report.out_of_range_rate, 2)
+    (499, True, True, 0.47)
     """
 
     index: int

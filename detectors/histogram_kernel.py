@@ -199,6 +199,11 @@ class WindowFill(NamedTuple):
 
     Row ``r`` of ``closed_counts`` (bin counts) and ``closed_moments`` (sum and sum of squares
     of ``x - shift``, min, max) belongs to the window closed by ``values[closed_at[r]]``.
+
+    >>> import numpy as np
+    >>> fill = WindowFill(np.array([9]), np.zeros((1, 3), np.int64), np.zeros((1, 4)), 0, 0)
+    >>> fill.closed_at.tolist(), fill.n_open
+    ([9], 0)
     """
 
     closed_at: npt.NDArray[np.intp]

@@ -22,6 +22,11 @@ class NullRateReport:
     ``index`` is the position, in the batch passed to ``update_many``, of the record that closed
     the window; ``n`` the records in the window; ``z`` the binomial z-score of ``null_rate``
     against ``ref_null_rate``; ``drift`` applies the thresholds in force when it closed.
+
+    >>> import numpy as np
+    >>> report = NullRate(0.01, window=1000).update_many(np.arange(1000) % 10 == 0)[0]
+    >>> report.index, report.null_rate, report.drift
+    (999, 0.1, True)
     """
 
     index: int

@@ -12,6 +12,7 @@ from detectors.alert_state import AlertState
 from detectors.events import EventType, Finding
 from detectors.histogram_drift import HistogramDrift, HistogramReport
 from detectors.null_rate import NullRate, NullRateReport
+from detectors.null_rate_findings import null_rate_finding
 from detectors.page_hinkley import PageHinkley
 from detectors.profile import FeatureProfile
 from detectors.settings import (
@@ -229,35 +230,13 @@ class NumericMonitor:
         self, report: NullRateReport, base: int, cooldown: int, out: list[Finding]
     ) -> None:
         self.last_statistics["null_rate"] = report.null_rate
-        state = self._state("null_rate")
-        record = base + report.index
         assert self.null_rate is not None
         if report.drift:
             self.raw_detections["null_rate"] = self.raw_detections.get("null_rate", 0) + 1
-        if report.drift and state.on_detection(record, cooldown):
-            out.append(
-                Finding(
-                    EventType.DRIFT_DETECTED,
-                    "null_rate",
-                    "z",
-                    report.z,
-                    self.null_rate.z_threshold,
-                    report.index,
-                    {"null_rate": report.ref_null_rate},
-                    {"null_rate": report.null_rate, "n": report.n},
-                )
-            )
-        elif not report.drift and state.on_clear(record):
-            out.append(
-                Finding(
-                    EventType.DRIFT_RESOLVED,
-                    "null_rate",
-                    "z",
-                    report.z,
-                    self.null_rate.z_threshold,
-                    report.index,
-                )
-            )
+        state = self._state("null_rate")
+        finding = null_rate_finding(report, state, base, cooldown, self.null_rate.z_threshold)
+        if finding is not None:
+            out.append(finding)
 
     def _on_histogram(
         self, report: HistogramReport, base: int, cooldown: int, out: list[Finding]

@@ -1,7 +1,7 @@
 """Which fields arrive, which vanish, and which change JSON type, against the reference.
 
-``SchemaTracker.update`` reads a ``FeatureBatch``'s ``present`` masks and ``types`` sets and
-returns ``SchemaReport`` values, each with a ``kind``:
+``SchemaTracker.update`` reads a ``FeatureBatch``'s ``present`` masks, ``types`` sets and
+``type_first`` positions and returns ``SchemaReport`` values, each with a ``kind``:
 
 - ``"novel"``: a field the reference never had, once per field, at its first occurrence.
 - ``"missing"``: a reference field absent from more than ``missing_grace`` consecutive
@@ -11,28 +11,34 @@ returns ``SchemaReport`` values, each with a ``kind``:
   length of the absence.
 - ``"type_changed"``: a reference field arriving with a JSON type its kind does not allow
   (numeric allows ``number`` and ``null``; categorical allows ``string``, ``bool`` and
-  ``null``), once per (field, type). Batches carry types per batch, not per record, so
-  ``index`` is the field's first occurrence in the batch.
+  ``null``), once per (field, type), even if every record holding it was rejected by the
+  decoder. ``index`` is the first record of the stream at or after the first record (kept
+  or rejected) holding the type, from the batch's ``type_first``; when no record of the
+  batch follows it, the report is held and made at record 0 of the next batch. A batch
+  without ``type_first`` gives no positions: ``index`` is then the field's first record in
+  the batch.
 - ``"field_cap"``: a new field name arrived when ``max_fields`` names were already tracked;
   reported once. Later new names are counted in ``untracked_fields`` (once per batch in which
   each appears, since remembering them would break the bound) but not tracked.
 
 Absence runs are computed from the positions of presence in each batch and carried over
 batches as the global record number of the last presence, so the reports do not depend on
-how the stream is split into batches (``type_changed`` excepted, see above).
+how the stream is split into batches (for ``type_changed``, when batches carry
+``type_first``).
 
 Without a reference (``ref_fields=None``) the first batch's fields become the reference; a
 field's kind is ``numeric`` or ``categorical`` when the batch decoded it as such, otherwise
 it is inferred from its types, and a field of no clear kind is tracked for absence only.
 
 Memory bound: one entry per tracked field name, at most ``max(max_fields, len(ref_fields))``
-entries, each a name, a kind, three integers and at most six reported types.
+entries, each a name, a kind, three integers and at most six reported types; and at most
+one held ``type_changed`` report per reported type.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final, Literal, Self
 
 import numpy as np
@@ -56,7 +62,8 @@ _REPORT_ORDER: Final[dict[str, int]] = {
 }
 _NEVER: Final[int] = -1  # "last present" of a field not seen yet: absences count from record 0
 _SNAPSHOT_KIND: Final[str] = "SchemaTracker"
-_SNAPSHOT_VERSION: Final[int] = 1
+_SNAPSHOT_VERSION: Final[int] = 2  # 2 added the held type_changed reports
+_READABLE_VERSIONS: Final[tuple[int, ...]] = (1, 2)
 
 ReportKind = Literal["novel", "missing", "returned", "type_changed", "field_cap"]
 
@@ -67,6 +74,9 @@ class SchemaReport:
 
     ``expected_kind`` and ``observed_type`` are set for ``"type_changed"``;
     ``absent_records`` for ``"missing"`` (``missing_grace + 1``) and ``"returned"``.
+
+    >>> SchemaReport("type_changed", "amount", 7, "numeric", "string").observed_type
+    'string'
     """
 
     kind: ReportKind
@@ -86,6 +96,20 @@ class _Field:
     reported_types: set[str] | None = None
 
 
+def _report_order(report: SchemaReport) -> tuple[int, int, str, str]:
+    return (report.index, _REPORT_ORDER[report.kind], report.field, report.observed_type or "")
+
+
+def _type_first(batch: FeatureBatch, name: str, where: npt.NDArray[np.intp]) -> dict[str, int]:
+    """The record of each type of field ``name``: ``type_first`` if the batch has it, else
+    the field's first record in the batch (``where``: its records)."""
+    if batch.type_first:
+        return batch.type_first.get(name, {})
+    if where.size == 0:
+        return {}
+    return dict.fromkeys(batch.types.get(name, ()), int(where[0]))
+
+
 def _infer_kind(batch: FeatureBatch, name: str) -> str | None:
     if name in batch.numeric:
         return "numeric"
@@ -101,6 +125,9 @@ def _infer_kind(batch: FeatureBatch, name: str) -> str | None:
 class SchemaTracker:
     """Novel, missing, returned and re-typed fields of a stream of feature records.
 
+    Here ``amount`` arrived as a string in a record the decoder rejected just before the
+    batch's record 3:
+
     >>> import numpy as np
     >>> from detectors.feature_batch import FeatureBatch, SourcePositions
     >>> tracker = SchemaTracker({"amount": "numeric", "country": "categorical"}, missing_grace=2)
@@ -111,14 +138,16 @@ class SchemaTracker:
     ...     categorical={},
     ...     present={"amount": np.ones(6, dtype=bool), "country": present,
     ...              "device": ~present},
-    ...     types={"amount": frozenset({"string"}), "country": frozenset({"string"}),
+    ...     types={"amount": frozenset({"number", "string"}), "country": frozenset({"string"}),
     ...            "device": frozenset({"string"})},
     ...     positions=SourcePositions.sequential("payments", 6),
+    ...     type_first={"amount": {"number": 0, "string": 3}, "country": {"string": 0},
+    ...                 "device": {"string": 2}},
     ... )
     >>> for report in tracker.update(batch):
     ...     print(report.kind, report.field, report.index)
-    type_changed amount 0
     novel device 2
+    type_changed amount 3
     missing country 4
     returned country 5
     """
@@ -140,6 +169,8 @@ class SchemaTracker:
         self._n_records = 0
         self._has_reference = ref_fields is not None
         self._fields: dict[str, _Field] = {}
+        # type_changed reports past the end of their batch, made at the next batch's record 0
+        self._held: list[SchemaReport] = []
         if ref_fields is not None:
             if len(ref_fields) > max_fields:
                 raise ValueError(
@@ -170,25 +201,29 @@ class SchemaTracker:
             self._fields = dict(list(self._fields.items())[: self.max_fields])
             self._has_reference = True
         reports: list[SchemaReport] = []
-        for name in sorted(batch.present):
-            where = np.flatnonzero(batch.present[name])
-            if where.size == 0:
-                continue
+        if n and self._held:
+            reports.extend(replace(report, index=0) for report in self._held)
+            self._held = []
+        for name in sorted(batch.present.keys() | batch.type_first.keys()):
+            mask = batch.present.get(name)
+            where = np.flatnonzero(mask) if mask is not None else np.empty(0, np.intp)
             field = self._fields.get(name)
             if field is None:
+                if where.size == 0:
+                    continue
                 field = self._admit(name, int(where[0]), reports)
                 if field is None:
                     continue
             elif field.kind is not None:
-                observed = batch.types.get(name, frozenset())
-                self._check_types(name, field, field.kind, observed, int(where[0]), reports)
-            if field.in_reference:
+                firsts = _type_first(batch, name, where)
+                self._check_types(name, field, field.kind, firsts, n, reports)
+            if field.in_reference and where.size:
                 self._track_absence(name, field, start + where, reports)
         for name, field in self._fields.items():
             if field.in_reference:
                 self._close_absence(name, field, start + n, reports)
         self._n_records += n
-        return sorted(reports, key=lambda r: (r.index, _REPORT_ORDER[r.kind], r.field))
+        return sorted(reports, key=_report_order)
 
     def _admit(self, name: str, first: int, reports: list[SchemaReport]) -> _Field | None:
         """Start tracking a field the reference never had, unless the cap is reached."""
@@ -208,22 +243,23 @@ class SchemaTracker:
         name: str,
         field: _Field,
         kind: str,
-        types: frozenset[str],
-        first: int,
+        firsts: Mapping[str, int],
+        n: int,
         reports: list[SchemaReport],
     ) -> None:
+        """Report each type of ``firsts`` (type → its record) the kind does not allow, once;
+        a report at ``n``, past the batch, is held for the next batch."""
         reported = field.reported_types or set()
-        for observed in sorted(types - _ALLOWED_TYPES[kind] - reported):
+        for observed in sorted(firsts.keys() - _ALLOWED_TYPES[kind] - reported):
             reported.add(observed)
-            reports.append(
-                SchemaReport(
-                    kind="type_changed",
-                    field=name,
-                    index=first,
-                    expected_kind=kind,
-                    observed_type=observed,
-                )
+            report = SchemaReport(
+                kind="type_changed",
+                field=name,
+                index=firsts[observed],
+                expected_kind=kind,
+                observed_type=observed,
             )
+            (reports if report.index < n else self._held).append(report)
         field.reported_types = reported or None
 
     def _track_absence(
@@ -278,6 +314,14 @@ class SchemaTracker:
             "n_records": self._n_records,
             "untracked_fields": self.untracked_fields,
             "cap_reported": self._cap_reported,
+            "held": [
+                {
+                    "field": r.field,
+                    "expected_kind": r.expected_kind,
+                    "observed_type": r.observed_type,
+                }
+                for r in self._held
+            ],
             "fields": [
                 {
                     "name": name,
@@ -293,8 +337,11 @@ class SchemaTracker:
 
     @classmethod
     def restore(cls, state: dict[str, Any]) -> Self:
-        """Rebuild a tracker from ``snapshot()`` output; it makes the same future reports."""
-        if state.get("kind") != _SNAPSHOT_KIND or state.get("version") != _SNAPSHOT_VERSION:
+        """Rebuild a tracker from ``snapshot()`` output; it makes the same future reports.
+
+        Version 1 snapshots (no held reports) are read too.
+        """
+        if state.get("kind") != _SNAPSHOT_KIND or state.get("version") not in _READABLE_VERSIONS:
             raise ValueError(
                 f"not a {_SNAPSHOT_KIND} v{_SNAPSHOT_VERSION} snapshot: "
                 f"kind={state.get('kind')!r} version={state.get('version')!r}"
@@ -314,4 +361,14 @@ class SchemaTracker:
             )
             for f in state["fields"]
         }
+        tracker._held = [
+            SchemaReport(
+                kind="type_changed",
+                field=h["field"],
+                index=0,
+                expected_kind=h["expected_kind"],
+                observed_type=h["observed_type"],
+            )
+            for h in state.get("held", [])
+        ]
         return tracker

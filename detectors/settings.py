@@ -36,6 +36,10 @@ class AdwinSettings(_Settings):
     values clipped at ±5, delta 1e-5 gave 1 false alarm in 40 M N(0,1) values and 0 in 40 M
     standardised lognormal values, median delay 183 values for a 0.5σ shift
     (``python bench/detectors.py --defaults``); river's 0.002 gives 2 and 307 per 10 M unclipped.
+
+
+    >>> AdwinSettings(delta=1e-4).model_dump(exclude={"enabled"})
+    {'delta': 0.0001, 'clock': 32, 'max_buckets': 5, 'min_window_length': 5, 'grace_period': 1000}
     """
 
     enabled: bool = True
@@ -53,6 +57,10 @@ class PageHinkleySettings(_Settings):
     these are ``detectors.page_hinkley.STANDARDISED_DEFAULTS``: 0 false alarms in 100 M
     N(0,1) and 100 M standardised lognormal values, median delay 373 values for a 0.5σ shift
     (``python bench/page_hinkley_defaults.py --long-streams 10``).
+
+
+    >>> PageHinkleySettings().threshold, PageHinkleySettings(mode="up").mode
+    (150.0, 'up')
     """
 
     enabled: bool = True
@@ -68,6 +76,10 @@ class HistogramSettings(_Settings):
 
     A window drifts when ``psi >= psi_threshold``, ``js >= js_threshold`` or the two-sample
     chi-square ``p_value < p_value_threshold`` (0 turns that rule off).
+
+
+    >>> HistogramSettings(psi_threshold=0.1).psi_threshold
+    0.1
     """
 
     enabled: bool = True
@@ -82,7 +94,11 @@ class HistogramSettings(_Settings):
 
 
 class NullRateSettings(_Settings):
-    """Share of missing values per tumbling window against the reference's null rate."""
+    """Share of missing values per tumbling window against the reference's null rate.
+
+    >>> NullRateSettings().z_threshold
+    6.0
+    """
 
     enabled: bool = True
     window: int = Field(default=5000, ge=100)
@@ -91,7 +107,11 @@ class NullRateSettings(_Settings):
 
 
 class CategoricalDriftSettings(_Settings):
-    """Category mix, novel categories and cardinality of a categorical feature."""
+    """Category mix, novel categories and cardinality of a categorical feature.
+
+    >>> CategoricalDriftSettings(novel_min_share=0.0).novel_min_share
+    0.0
+    """
 
     enabled: bool = True
     window: int = Field(default=5000, ge=100)
@@ -102,7 +122,11 @@ class CategoricalDriftSettings(_Settings):
 
 
 class NumericDefaults(_Settings):
-    """Detectors run on every numeric feature unless overridden."""
+    """Detectors run on every numeric feature unless overridden.
+
+    >>> NumericDefaults(adwin={"enabled": False}).adwin.enabled
+    False
+    """
 
     adwin: AdwinSettings = Field(default_factory=AdwinSettings)
     page_hinkley: PageHinkleySettings = Field(default_factory=PageHinkleySettings)
@@ -111,14 +135,22 @@ class NumericDefaults(_Settings):
 
 
 class CategoricalDefaults(_Settings):
-    """Detectors run on every categorical feature unless overridden."""
+    """Detectors run on every categorical feature unless overridden.
+
+    >>> CategoricalDefaults().categorical.top_k
+    64
+    """
 
     categorical: CategoricalDriftSettings = Field(default_factory=CategoricalDriftSettings)
     null_rate: NullRateSettings = Field(default_factory=NullRateSettings)
 
 
 class SchemaSettings(_Settings):
-    """Novel, missing and re-typed fields."""
+    """Novel, missing and re-typed fields.
+
+    >>> SchemaSettings(missing_grace=50).missing_grace
+    50
+    """
 
     missing_grace: int = Field(default=1000, ge=1, description="consecutive records absent")
     max_fields: int = Field(default=1000, ge=1)
@@ -129,6 +161,9 @@ class FeatureOverride(_Settings):
 
     ``kind`` forces numeric or categorical handling (otherwise the profile decides, or the
     JSON type of the first values when the profile does not list the feature).
+
+    >>> FeatureOverride(kind="categorical", categorical={"top_k": 8}).categorical
+    {'top_k': 8}
     """
 
     kind: Literal["numeric", "categorical"] | None = None
@@ -140,7 +175,14 @@ class FeatureOverride(_Settings):
 
 
 class DetectorSettings(_Settings):
-    """The whole ``detectors:`` section."""
+    """The whole ``detectors:`` section.
+
+    >>> settings = DetectorSettings.model_validate(
+    ...     {"ignore": ["request_id"], "schema": {"max_fields": 50}}
+    ... )
+    >>> settings.ignore, settings.schema_.max_fields, settings.cooldown_records
+    (['request_id'], 50, 10000)
+    """
 
     numeric: NumericDefaults = Field(default_factory=NumericDefaults)
     categorical: CategoricalDefaults = Field(default_factory=CategoricalDefaults)

@@ -18,7 +18,9 @@ _ENCODER = msgspec.json.Encoder()
 
 
 def event_id(source: str, event: DriftEvent) -> str:
-    """A hash of source, type, feature, detector and the triggering record's position.
+    """A hash of source, type, feature, detector, the triggering record's position and what
+    tells apart two events of one kind at one record (a novel category's value, a type
+    change's new type).
 
     The same event found again after a crash and replay gets the same id, so consumers can
     drop duplicates.
@@ -29,7 +31,7 @@ def event_id(source: str, event: DriftEvent) -> str:
     ...                statistic="share", value=0.02, threshold=0.005,
     ...                severity=Severity.WARNING, index=0, record=where, records_seen=9)
     >>> event_id("/driftwarden/prod", e)
-    '0617efeccef0277d7cb18737c792259a'
+    '2a602e959c189fb1b6bf0f7fbb114c04'
     """
     record = event.record
     material = "\x1f".join(
@@ -41,6 +43,8 @@ def event_id(source: str, event: DriftEvent) -> str:
             record.source,
             str(record.partition),
             str(record.offset),
+            str(event.live.get("value", "")),
+            str(event.detail.get("observed_type", "")),
         )
     )
     return hashlib.sha256(material.encode()).hexdigest()[:32]

@@ -9,6 +9,10 @@
   (``7`` and ``7.0`` → ``"7"``, ``2.5`` → ``"2.5"``), so live categories match the reference.
 - ``present[name]``: whether the key was in the record (even with null).
 - ``types[name]``: the JSON types seen, over every record given, kept or not.
+- ``type_first[name][json_type]``: for each of those types, the index (among the kept
+  records) of the first kept record at or after the first record holding it; the number of
+  kept records if none follows it. So a type seen only in a record left out still points
+  at a record of the batch, or past its end.
 
 Kinds. A feature's kind comes from ``kinds`` (the reference profile); otherwise the first
 non-null scalar value of the batch decides it (number → numeric, string or bool →
@@ -32,6 +36,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import compress
+from operator import indexOf
 from typing import Any, Final, Literal
 
 import numpy as np
@@ -72,9 +78,10 @@ class BuiltColumns:
     """The columns of the kept records, and what was wrong with the others.
 
     ``kept`` has one entry per record given to ``build``; the arrays have one entry per kept
-    record, and the dicts are in name order. ``wrong_type`` and ``non_finite`` map a record's
-    position (among those given to ``build``) to a message naming each bad feature (in name
-    order, the first three) and its value. See ``ColumnBuilder`` for an example.
+    record, and the dicts are in name order. ``type_first`` is as in the module docstring.
+    ``wrong_type`` and ``non_finite`` map a record's position (among those given to
+    ``build``) to a message naming each bad feature (in name order, the first three) and its
+    value. See ``ColumnBuilder`` for an example.
     """
 
     kept: npt.NDArray[np.bool_]
@@ -82,6 +89,7 @@ class BuiltColumns:
     categorical: dict[str, npt.NDArray[np.object_]]
     present: dict[str, npt.NDArray[np.bool_]]
     types: dict[str, frozenset[str]]
+    type_first: dict[str, dict[str, int]]
     wrong_type: dict[int, str]
     non_finite: dict[int, str]
 
@@ -99,6 +107,8 @@ class ColumnBuilder:
     {1: "feature 'age' is numeric, got string 'old'"}
     >>> sorted(built.types["age"]), builder.learned_kinds
     (['number', 'string'], {'city': 'categorical'})
+    >>> built.type_first["age"], built.type_first["city"]  # no kept record after 'old'
+    ({'number': 0, 'string': 1}, {'null': 1, 'string': 0})
     """
 
     def __init__(
@@ -155,6 +165,7 @@ class ColumnBuilder:
         categorical: dict[str, npt.NDArray[np.object_]] = {}
         present: dict[str, npt.NDArray[np.bool_]] = {}
         types: dict[str, frozenset[str]] = {}
+        first_rows: dict[str, dict[str, int]] = {}
         for name in sorted(raw):  # an order that does not depend on how records were decoded
             column_in = raw[name]
             seen = column_in.seen - {_ABSENT_TYPE}
@@ -175,8 +186,11 @@ class ColumnBuilder:
                     current = column_in.values if values is None else values
                     column = _floats(name, current, non_finite)
                 numeric[name] = column
-                if absent and mask is None and not misfit and type(None) not in seen:
-                    mask = ~np.isnan(column)  # NaN only where lacking: no scan needed
+                # NaN only where lacking: no scan needed (not so in a column made here, where
+                # integers overflowing float64 are NaN too)
+                raw_floats = column is column_in.floats
+                if absent and mask is None and raw_floats and type(None) not in seen:
+                    mask = ~np.isnan(column)
             if mask is None:
                 mask = column_in.presence()
             if kind == "categorical":
@@ -185,6 +199,7 @@ class ColumnBuilder:
                 if mask is not None:
                     labels[~mask] = None
             present[name] = np.ones(n, dtype=np.bool_) if mask is None else mask
+            first_rows[name] = _first_rows(column_in, seen, mask)
         kept = np.ones(n, dtype=np.bool_)
         if self.on_wrong_type == "null":
             wrong = {}
@@ -194,7 +209,14 @@ class ColumnBuilder:
             categorical = {name: column[kept] for name, column in categorical.items()}
             present = {name: mask[kept] for name, mask in present.items()}
         return BuiltColumns(
-            kept, numeric, categorical, present, types, _details(wrong), _details(non_finite)
+            kept,
+            numeric,
+            categorical,
+            present,
+            types,
+            _among_kept(first_rows, kept),
+            _details(wrong),
+            _details(non_finite),
         )
 
     def _kind_of(self, name: str, column: RawColumn, seen: set[type]) -> Kind | None:
@@ -214,6 +236,45 @@ class ColumnBuilder:
         if len(self._learned) < self.max_learned_kinds:
             self._learned[name] = kind
         return kind
+
+
+def _first_rows(
+    column: RawColumn, seen: set[type], mask: npt.NDArray[np.bool_] | None
+) -> dict[str, int]:
+    """The first record holding each JSON type of ``seen`` (the types of the records that
+    have the field; ``mask``: which do, None if all)."""
+    names = {_JSON_TYPE[kind] for kind in seen}
+    first_present = 0 if mask is None else int(np.argmax(mask))
+    if len(names) == 1:
+        return {names.pop(): first_present}
+    floats = column.floats
+    if names == {"number", "null"} and floats is not None:  # numeric columns: no scan
+        gaps = np.isnan(floats)
+        nulls = gaps if mask is None else gaps & mask
+        return {"null": int(np.argmax(nulls)), "number": int(np.argmax(~gaps))}
+    # Which records lack the field is only known from ``mask`` (the fast path's lacking
+    # numeric values are floats), so look among the records that have it.
+    flags = None if mask is None else mask.tolist()
+    rows = None if mask is None else np.flatnonzero(mask)
+    first: dict[str, int] = {}
+    for kind in seen:
+        values = column.values if flags is None else compress(column.values, flags)
+        at = indexOf(map(type, values), kind)  # stops at the first: C speed, no Python loop
+        row = at if rows is None else int(rows[at])
+        name = _JSON_TYPE[kind]
+        first[name] = min(row, first.get(name, row))
+    return dict(sorted(first.items()))
+
+
+def _among_kept(
+    first_rows: dict[str, dict[str, int]], kept: npt.NDArray[np.bool_]
+) -> dict[str, dict[str, int]]:
+    """Each first row as the index, among the kept records, of the first kept at or after it."""
+    if kept.all():
+        return first_rows
+    rows = [row for firsts in first_rows.values() for row in firsts.values()]
+    at = iter(np.searchsorted(np.flatnonzero(kept), rows).tolist())
+    return {name: {kind: next(at) for kind in firsts} for name, firsts in first_rows.items()}
 
 
 def _details(problems: _Problems) -> dict[int, str]:

@@ -20,7 +20,9 @@ Reasons:
   nothing or no object at that path.
 - ``wrong_type``: a feature value whose JSON type does not fit the feature's kind (see
   ``stream.column_builder``); only with ``on_wrong_type="dlq"``, else the value is read as
-  missing. The field's ``types`` still show the offending type, so the schema tracker sees it.
+  missing. The field's ``types`` still show the offending type, so the schema tracker sees it,
+  and its ``type_first`` points at the first accepted record at or after the offending one
+  (``n_records`` if none follows it in this batch), whichever path decoded it.
 
 Speed. Payloads are decoded 1024 at a time in one ``msgspec`` call, joined into one JSON
 array with a per-call random separator between them, so that a payload that is not exactly
@@ -143,8 +145,8 @@ class Decoder:
     2 empty | no payload (tombstone)
     3 wrong_type | feature 'amount' is numeric, got string '12'
     4 non_finite_number | NaN is not a finite number
-    >>> result.batch.positions.describe(0)
-    ('payments', -1, 100)
+    >>> result.batch.positions.describe(0), result.batch.type_first["amount"]
+    (('payments', -1, 100), {'number': 0, 'string': 1})
     """
 
     def __init__(
@@ -207,6 +209,7 @@ class Decoder:
             categorical=built.categorical,
             present=built.present,
             types=built.types,
+            type_first=built.type_first,
             positions=SourcePositions(
                 sources=positions.sources,
                 source_ids=positions.source_ids[accepted],

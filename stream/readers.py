@@ -4,8 +4,10 @@
 ``chunk_rows`` records each (for CSV also at most ``CSV_CHUNK_CELLS`` cells),
 column-oriented, with the 1-based line number of every record (the row number for Parquet)
 and the malformed rows met on the way (``BadRow``). Memory is bounded by about two chunks
-(the one being processed and the one being read) whatever the file size. Files ending in
-``.gz`` are decompressed on the fly. A file that cannot be read at all raises
+(the one being processed and the one being read) whatever the file size; for Parquet add
+the read buffers (``PARQUET_READ_BUDGET`` over the file's columns, 64 KiB to 1 MiB each) and
+one data page per column (writers default to about 1 MiB), never a whole row group. Files
+ending in ``.gz`` are decompressed on the fly. A file that cannot be read at all raises
 ``InputError`` whose message is one line naming the file and what to do.
 
 Column values:
@@ -15,8 +17,12 @@ Column values:
 - JSON Lines: the decoded JSON values (``None`` for null and for an absent field). A line
   that is not valid JSON, not an object, or lacks ``features_path`` is a ``BadRow``.
   ``present`` holds a mask for each field absent from some records of the chunk.
-- Parquet (needs ``pyarrow``): numeric columns as float64 arrays (NaN for null), others as
-  lists of Python values.
+- Parquet (needs ``pyarrow``), read in record batches: integer, floating and decimal
+  columns as float64 arrays (NaN for null; an integer beyond 2**53 rounds to the nearest
+  float64, as a JSON number does), others as lists of Python values (``None`` for null;
+  dictionary-encoded columns decoded). Every column is in every row, so ``present`` is
+  empty: a null is a null, never an absent field. With ``features_path`` only that struct
+  column is read, and a row where it (or a struct above it) is null is a ``BadRow``.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ __all__ = [
     "CSV_CHUNK_CELLS",
     "DEFAULT_CHUNK_ROWS",
     "FORMATS",
+    "PARQUET_READ_BUDGET",
     "BadRow",
     "Column",
     "InputError",
@@ -53,6 +60,8 @@ FORMATS = ("csv", "jsonl", "parquet")
 DEFAULT_CHUNK_ROWS = 16_384
 # A CSV cell costs ~60 bytes as a Python string: cap a chunk of a wide file at this many.
 CSV_CHUNK_CELLS = 500_000
+# Parquet read buffers, shared by the file's columns.
+PARQUET_READ_BUDGET = 32 << 20
 
 _EXTENSIONS = {
     ".csv": "csv",
@@ -379,44 +388,70 @@ def _columns_of(
 def _parquet_chunks(path: str, features_path: str | None, chunk_rows: int) -> Iterator[RecordChunk]:
     try:
         import pyarrow as pa
-        import pyarrow.compute as pc
         import pyarrow.parquet as pq
     except ImportError:
         raise InputError(
             f"{path}: reading Parquet needs pyarrow: pip install 'driftwarden[parquet]'"
         ) from None
     _open_binary(path).close()
+    parts = features_path.split(".") if features_path else []
     try:
-        parquet = pq.ParquetFile(path)
-        size, total_rows, first_row = os.path.getsize(path), parquet.metadata.num_rows, 0
-        for batch in parquet.iter_batches(batch_size=chunk_rows):
-            names, arrays = list(batch.schema.names), list(batch.columns)
-            for part in features_path.split(".") if features_path else []:
-                if part not in names or not pa.types.is_struct(arrays[names.index(part)].type):
-                    raise InputError(f"{path}: no struct column {features_path!r}")
-                struct = arrays[names.index(part)]
-                fields = range(struct.type.num_fields)
-                names = [struct.type.field(i).name for i in fields]
-                arrays = list(struct.flatten())
-            columns: dict[str, Column] = {}
-            for name, array in zip(names, arrays, strict=True):
-                kind = array.type
-                if (
-                    pa.types.is_integer(kind)
-                    or pa.types.is_floating(kind)
-                    or pa.types.is_decimal(kind)
-                ):
-                    columns[name] = pc.cast(array, pa.float64()).to_numpy(zero_copy_only=False)
-                else:
-                    columns[name] = array.to_pylist()
-            n = batch.num_rows
-            yield RecordChunk(
-                path=path,
-                lines=np.arange(first_row + 1, first_row + n + 1, dtype=np.int64),
-                columns=columns,
-                text=False,
-                bytes_read=size * (first_row + n) // max(total_rows, 1),
-            )
-            first_row += n
+        metadata = pq.read_metadata(path)
+        schema: Any = metadata.schema.to_arrow_schema()
+        for part in parts:
+            if schema.get_field_index(part) < 0 or not pa.types.is_struct(schema.field(part).type):
+                raise InputError(f"{path}: no struct column {features_path!r}")
+            schema = schema.field(part).type
+        # Not pre-buffered and with a small read buffer per column, pyarrow reads a row group
+        # page by page; pre-buffered, it would hold a whole row group (often 1 M rows).
+        share = PARQUET_READ_BUDGET // max(1, metadata.num_columns)
+        buffer = min(1 << 20, max(1 << 16, share))
+        parquet = pq.ParquetFile(path, metadata=metadata, buffer_size=buffer, pre_buffer=False)
+        size, total_rows, first_row = os.path.getsize(path), metadata.num_rows, 0
+        columns = [features_path] if features_path else None
+        for batch in parquet.iter_batches(
+            batch_size=chunk_rows, columns=columns, use_threads=False
+        ):
+            first_row += batch.num_rows
+            bytes_read = size * first_row // max(total_rows, 1)
+            yield _parquet_chunk(path, batch, parts, first_row - batch.num_rows, bytes_read)
     except (pa.ArrowException, OSError) as error:
         raise InputError(f"{path}: not a readable Parquet file ({error})") from None
+
+
+def _parquet_chunk(
+    path: str, batch: Any, parts: list[str], first_row: int, bytes_read: int
+) -> RecordChunk:
+    """One record batch as a chunk; rows whose features struct is null are bad rows."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    names, arrays = list(batch.schema.names), list(batch.columns)
+    lines = np.arange(first_row + 1, first_row + batch.num_rows + 1, dtype=np.int64)
+    bad: tuple[BadRow, ...] = ()
+    for part in parts:
+        struct = arrays[names.index(part)]
+        names = [struct.type.field(i).name for i in range(struct.type.num_fields)]
+        arrays = list(struct.flatten())  # a child is null where its parent is
+    if parts and struct.null_count:
+        valid = struct.is_valid().to_numpy(zero_copy_only=False)
+        where = ".".join(parts)
+        bad = tuple(
+            BadRow(path, int(line), f"null at {where!r}, not a struct") for line in lines[~valid]
+        )
+        arrays = [array.filter(pa.array(valid)) for array in arrays]
+        lines = lines[valid]
+    columns: dict[str, Column] = {}
+    for name, array in zip(names, arrays, strict=True):
+        if pa.types.is_dictionary(array.type):
+            array = array.dictionary_decode()
+        kind = array.type
+        if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+            # Unsafe: an integer beyond 2**53 rounds to the nearest float64, as JSON's does.
+            numbers = pc.cast(array, pa.float64(), safe=False)
+            columns[name] = numbers.to_numpy(zero_copy_only=False)
+        else:
+            columns[name] = array.to_pylist()
+    return RecordChunk(
+        path=path, lines=lines, columns=columns, text=False, bad_rows=bad, bytes_read=bytes_read
+    )

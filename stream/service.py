@@ -28,6 +28,7 @@ from stream.checkpointer import Checkpointer
 from stream.cloudevents import encode_cloudevent
 from stream.config import ServiceConfig
 from stream.decoder import Decoder
+from stream.decoder_options import decoder_options
 from stream.delivery import TrackedProducer
 from stream.health_server import HealthServer, is_ready
 from stream.metrics import ServiceMetrics, merge_feature_statistics
@@ -110,22 +111,7 @@ class DriftService:
     # -- set-up ----------------------------------------------------------------------------
 
     def _decoder_options(self) -> dict[str, Any]:
-        kinds: dict[str, str] = {}
-        if self.profile is not None:
-            kinds.update({name: f.kind for name, f in self.profile.features.items()})
-        for name, override in self.config.detectors.features.items():
-            if override.kind is not None:
-                kinds[name] = override.kind
-        ignore = list(self.config.input.ignore)
-        if self.config.input.event_time_field:
-            ignore.append(self.config.input.event_time_field)
-        return {
-            "kinds": kinds,
-            "features_path": self.config.input.features_path,
-            "ignore": ignore,
-            "max_message_bytes": self.config.input.max_message_bytes,
-            "on_wrong_type": self.config.input.on_wrong_type,
-        }
+        return decoder_options(self.config.detectors, self.config.input, self.profile)
 
     def _new_state(self, topic: str, partition: int) -> PartitionState:
         bank = DetectorBank(self.config.detectors, self.profile)

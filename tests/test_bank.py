@@ -12,6 +12,7 @@ from detectors.bank import DetectorBank
 from detectors.events import DriftEvent, EventType
 from detectors.feature_batch import FeatureBatch, SourcePositions
 from detectors.settings import DetectorSettings
+from stream.decoder import Decoder
 from tests.bank_data import make_batch, profile_of, split_batches
 
 N_TRAIN = 50_000
@@ -222,3 +223,47 @@ def test_a_feature_appearing_mid_stream_gives_the_same_events_whatever_the_split
         runs.append(events)
     assert any('"null_rate"' in e for e in runs[0])
     assert runs[0] == runs[1] == runs[2]
+
+
+def test_type_change_events_from_decoded_payloads_do_not_depend_on_the_batch_size() -> None:
+    """A numeric feature starts arriving as strings at record 1000 (every third record from
+    there): those records go to the DLQ, and the event points at the next accepted record,
+    whether record 1000 opens a batch (500), closes one (7, 1001) or is inside one (3000)."""
+    rng = np.random.default_rng(31)
+    n, changes_at = 3000, 1000
+    amounts = rng.normal(50.0, 10.0, n)
+    countries = rng.choice(["FR", "DE", "ES"], n)
+    payloads = [
+        json.dumps(
+            {
+                "amount": f"{amount:.2f}"
+                if i >= changes_at and (i - changes_at) % 3 == 0
+                else amount,
+                "country": str(country),
+            }
+        ).encode()
+        for i, (amount, country) in enumerate(zip(amounts, countries, strict=True))
+    ]
+    profile = profile_of(
+        {"amount": rng.normal(50.0, 10.0, N_TRAIN)},
+        {"country": rng.choice(np.array(["FR", "DE", "ES"], dtype=object), N_TRAIN)},
+    )
+    by_size = []
+    for size in (7, 500, 1001, n):
+        decoder = Decoder(kinds={"amount": "numeric", "country": "categorical"})
+        bank = DetectorBank(DetectorSettings(), profile)
+        events = []
+        for start in range(0, n, size):
+            chunk = payloads[start : start + size]
+            result = decoder.decode(
+                chunk, SourcePositions.sequential("payments", len(chunk), start)
+            )
+            assert result.batch is not None
+            events += bank.process(result.batch)
+        by_size.append(
+            [e.model_dump_json() for e in events if e.type is EventType.FEATURE_TYPE_CHANGED]
+        )
+    assert by_size[0] == by_size[1] == by_size[2] == by_size[3]
+    event = json.loads(by_size[0][0])
+    assert len(by_size[0]) == 1 and event["detail"]["observed_type"] == "string"
+    assert event["record"]["offset"] == changes_at + 1 and event["records_seen"] == changes_at + 1

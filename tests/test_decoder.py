@@ -52,6 +52,7 @@ def same_results(left: DecodeResult, right: DecodeResult) -> None:
         k: v.tolist() for k, v in right.batch.present.items()
     }
     assert left.batch.types == right.batch.types
+    assert left.batch.type_first == right.batch.type_first
     assert left.batch.extras == right.batch.extras
 
 
@@ -145,6 +146,77 @@ def test_types_include_values_of_records_rejected_for_wrong_type() -> None:
     assert reasons(result) == {1: "wrong_type"}
     assert result.batch is not None
     assert result.batch.types["amount"] == {"number", "string"}
+
+
+# Input 0-1 decode on the fast path once the fields are known (amount lacking in 0: a marked
+# NaN there), 2-3 payload by payload (3 is malformed), 4-5 as dicts; 2 and 5 (the last) are
+# wrong-typed. Accepted: inputs 0, 1, 4, i.e. batch records 0, 1, 2.
+MIXED = [
+    b'{"country": "FR"}',
+    b'{"amount": 1, "country": null}',
+    b'{"amount": "x", "country": "DE"}',
+    b"{",
+    b'{"amount": null, "country": true}',
+    b'{"amount": true}',
+]
+MIXED_TYPE_FIRST = {
+    "amount": {"number": 1, "string": 2, "null": 2, "bool": 3},
+    "country": {"string": 0, "null": 1, "bool": 2},
+}
+
+
+def spy(obj: object, name: str) -> tuple[Any, list[Any]]:
+    """A patch recording what ``obj.name`` returns, and the list it records into."""
+    original = getattr(obj, name)
+    returned: list[Any] = []
+
+    def record(*args: Any) -> Any:
+        returned.append(original(*args))
+        return returned[-1]
+
+    return mock.patch.object(obj, name, side_effect=record), returned
+
+
+@pytest.mark.parametrize(
+    ("fast_path", "chunk"), [(True, 2), (False, 2), (False, 1024)], ids=["fast", "dict", "one"]
+)
+def test_type_first_points_at_the_first_accepted_record_on_every_decoding_path(
+    fast_path: bool, chunk: int
+) -> None:
+    decoder = Decoder(kinds={"amount": "numeric", "country": "categorical"}, fast_path=fast_path)
+    decode([GOOD], decoder)  # learns the fields: the fast path is ready
+    structs, typed = spy(decoder.structs, "decode")
+    joined, as_dicts = spy(decoder, "_decode_joined")
+    with mock.patch.object(decoder_module, "_CHUNK", chunk), structs, joined:
+        result = decode(MIXED, decoder)
+    assert reasons(result) == {2: "wrong_type", 3: "malformed_json", 5: "wrong_type"}
+    assert result.batch is not None and result.batch.n_records == 3
+    assert result.batch.type_first == MIXED_TYPE_FIRST
+    paths = {
+        "fast": any(roots is not None for roots in typed),
+        "dict": any(values is not None for values in as_dicts),
+        "one": any(values is None for values in as_dicts),
+    }
+    assert paths == {"fast": fast_path, "dict": chunk == 2, "one": True}
+
+
+def test_type_first_with_wrong_types_read_as_missing_is_where_each_type_first_occurs() -> None:
+    decoder = Decoder(kinds={"amount": "numeric", "country": "categorical"}, on_wrong_type="null")
+    result = decode(MIXED, decoder)
+    assert result.batch is not None and result.accepted_index.tolist() == [0, 1, 2, 4, 5]
+    assert result.batch.type_first == {
+        "amount": {"number": 1, "string": 2, "null": 3, "bool": 4},
+        "country": {"string": 0, "null": 1, "bool": 3},
+    }
+
+
+def test_a_type_seen_only_in_the_last_record_points_past_the_batch() -> None:
+    result = decode([GOOD, GOOD, b'{"amount": "12", "country": "FR"}'])
+    assert result.batch is not None and result.batch.n_records == 2
+    assert result.batch.type_first == {
+        "amount": {"number": 0, "string": 2},
+        "country": {"string": 0},
+    }
 
 
 def test_on_wrong_type_null_keeps_the_record_with_the_value_missing() -> None:
@@ -407,6 +479,37 @@ def decode_split(decoder: Decoder, batches: Sequence[Sequence[bytes | None]]) ->
     return [decode(batch, decoder) for batch in batches]
 
 
+def json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    names: dict[type, str] = {str: "string", list: "array", dict: "object"}
+    return names.get(type(value), "null")
+
+
+def expected_type_first(
+    batch: Sequence[bytes | None], result: DecodeResult, features_path: str | None
+) -> dict[str, dict[str, int]]:
+    """Per field and type of the batch, the first accepted record at or after the first
+    record holding it, among the records that decoded to feature objects."""
+    reached = set(result.accepted_index.tolist()) | {
+        r.index
+        for r in result.rejected
+        if r.reason == "wrong_type" or r.detail.startswith("feature ")  # rejected by column
+    }
+    first: dict[str, dict[str, int]] = {}
+    for index in sorted(reached):
+        record = json.loads(batch[index] or b"")
+        for name, value in (record[features_path] if features_path else record).items():
+            first.setdefault(name, {}).setdefault(json_type(value), index)
+    assert result.batch is not None
+    return {
+        name: {t: int(np.searchsorted(result.accepted_index, i)) for t, i in first[name].items()}
+        for name in result.batch.types
+    }
+
+
 @settings(max_examples=150, deadline=None)
 @given(st.lists(payloads, max_size=30), st.sampled_from(["dlq", "null"]))
 def test_the_decoder_never_raises_and_partitions_its_input(
@@ -422,6 +525,7 @@ def test_the_decoder_never_raises_and_partitions_its_input(
             assert not accepted
             continue
         assert result.batch.n_records == len(accepted)
+        assert result.batch.type_first == expected_type_first(batch, result, None)
         for name, column in result.batch.numeric.items():
             for value, index in zip(column.tolist(), accepted, strict=True):
                 original = json.loads(batch[index] or b"").get(name)
@@ -452,3 +556,6 @@ def test_the_fast_path_gives_the_slow_paths_results_whatever_the_chunks(
         fast, slow = (decode_split(decoder, batches + batches) for decoder in decoders)
     for left, right in zip(fast, slow, strict=True):
         same_results(left, right)
+    for batch, result in zip(batches + batches, fast, strict=True):
+        if result.batch is not None:
+            assert result.batch.type_first == expected_type_first(batch, result, features_path)

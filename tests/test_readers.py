@@ -161,3 +161,87 @@ def test_parquet_numeric_columns_arrive_as_float_arrays(tmp_path: Path) -> None:
     np.testing.assert_array_equal(chunk.columns["x"], [1.0, np.nan, 3.0])
     assert list(chunk.columns["c"]) == ["a", "b", None]
     assert chunk.lines.tolist() == [1, 2, 3]
+    assert chunk.present == {}  # a null is a null: a Parquet row has every column
+
+
+needs_pyarrow = pytest.mark.skipif(
+    importlib.util.find_spec("pyarrow") is None, reason="pyarrow not installed"
+)
+
+
+@needs_pyarrow
+def test_parquet_is_read_in_record_batches_that_straddle_row_groups(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"x": np.arange(30.0)}), path, row_group_size=7)
+    chunks = list(iter_chunks([path], chunk_rows=4))
+    assert [chunk.n_rows for chunk in chunks] == [4] * 7 + [2]
+    assert np.concatenate([chunk.columns["x"] for chunk in chunks]).tolist() == list(range(30))
+    assert np.concatenate([chunk.lines for chunk in chunks]).tolist() == list(range(1, 31))
+    assert chunks[-1].bytes_read == path.stat().st_size
+
+
+@needs_pyarrow
+def test_parquet_reading_holds_page_buffers_not_a_whole_row_group(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "t.parquet"
+    n = 1_000_000  # 16 MB of doubles in one uncompressed row group
+    table = pa.table({"x": np.arange(n, dtype=np.float64), "y": np.arange(n) * -0.5})
+    pq.write_table(table, path, row_group_size=n, compression="none")
+    del table
+    before, held, rows = pa.total_allocated_bytes(), 0, 0
+    for chunk in iter_chunks([path], chunk_rows=1000):
+        held = max(held, pa.total_allocated_bytes() - before)
+        rows += chunk.n_rows
+    assert rows == n
+    # Two columns: 1 MiB read buffer and about one 1 MiB page each, whatever the row group.
+    assert held < path.stat().st_size // 2
+
+
+@needs_pyarrow
+def test_parquet_features_path_reads_the_struct_and_null_structs_are_bad_rows(
+    tmp_path: Path,
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "t.parquet"
+    features = [{"x": 1.5, "c": "a"}, None, {"x": None, "c": None}]
+    payloads = [{"features": features[0]}, {"features": features[1]}, None]
+    records = [{"id": i, "payload": payload} for i, payload in enumerate(payloads)]
+    records.append({"id": 3, "payload": {"features": {"x": 4.0, "c": "d"}}})
+    pq.write_table(pa.Table.from_pylist(records), path)
+    columns, lines, bad = _all(path, features_path="payload.features")
+    assert lines == [1, 4]
+    assert columns["c"] == ["a", "d"] and columns["x"] == [1.5, 4.0] and "id" not in columns
+    assert [(row.line, row.reason) for row in bad] == [
+        (2, "null at 'payload.features', not a struct"),
+        (3, "null at 'payload.features', not a struct"),
+    ]
+    with pytest.raises(InputError, match=r"no struct column 'payload\.id'"):
+        list(iter_chunks([path], features_path="payload.id"))
+
+
+@needs_pyarrow
+def test_parquet_dictionary_and_wide_integer_columns_read_as_json_numbers(
+    tmp_path: Path,
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "t.parquet"
+    big = 2**53 + 1  # not a float64: JSON decoding rounds it, so does the reader
+    table = pa.table({
+        "id": pa.array([big, -big, None], pa.int64()),
+        "grade": pa.array([2.5, None, 2.5]).dictionary_encode(),
+        "city": pa.array(["Lyon", "Oslo", None]).dictionary_encode(),
+    })  # fmt: skip
+    pq.write_table(table, path)
+    (chunk,) = iter_chunks([path])
+    np.testing.assert_array_equal(chunk.columns["id"], [float(big), float(-big), np.nan])
+    np.testing.assert_array_equal(chunk.columns["grade"], [2.5, np.nan, 2.5])
+    assert list(chunk.columns["city"]) == ["Lyon", "Oslo", None]

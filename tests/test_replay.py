@@ -26,7 +26,6 @@ from stream.replay import ReplayReport, RowEncoder
 
 N_TRAIN = 20_000
 N_PROD = 24_000
-BATCH = 5_000
 MEAN_SHIFT_AT = 6_000  # amount: +2 std from this line on
 NEW_CATEGORY_AT = 8_000  # country: 5 % "BR"
 OUT_OF_RANGE_AT = 10_000  # age: 5 % beyond the training maximum
@@ -45,6 +44,14 @@ class Production:
     records: list[dict[str, Any]]
     first_line: dict[str, int]
     string_lines: list[int]
+
+
+def _first_kept_from(production: Production, line: int) -> int:
+    """The first line from ``line`` on whose record is not rejected (a string score)."""
+    rejected = set(production.string_lines)
+    while line in rejected:
+        line += 1
+    return line
 
 
 def _training(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -165,9 +172,8 @@ def test_each_pitfall_is_caught_by_its_event_on_its_feature_and_not_before_its_l
         assert event["source"] == "/driftwarden/replay/prod.jsonl" and "time" not in event
         first = production.first_line[feature]
         if data["type"] == "feature.type_changed":
-            # A batch carries a field's types, not their records: the event points at the
-            # field's first record in the batch that holds the first string.
-            assert (first - 1) // BATCH * BATCH < record["offset"] <= first
+            # The record holding the string is rejected: the event points at the next one kept.
+            assert record["offset"] == _first_kept_from(production, first)
         else:
             assert record["offset"] >= first, (feature, data["type"], record["offset"])
     novel = next(e["data"] for e in events if e["data"]["type"] == "category.novel")
@@ -213,7 +219,8 @@ def test_report_counts_values_nulls_absences_and_events_per_feature(
     assert not report.features["promo_code"].in_profile
     assert report.features["latency"].values == accepted
     assert report.features["latency"].events == {}
-    assert report.features["amount"].statistics["psi"] > 0.2  # the shifted windows
+    psi = report.features["amount"].statistics["psi"]
+    assert psi is not None and psi > 0.2  # the shifted windows
     events = _events(out)
     assert report.events == len(events)
     for name, feature in report.features.items():
@@ -271,8 +278,8 @@ def test_config_supplies_detectors_features_path_and_batch_and_flags_override(
     amount = {e["data"]["detector"] for e in events if e["subject"] == "amount"}
     assert amount and not amount & {"adwin", "page_hinkley"}
     changed = next(e for e in events if e["data"]["type"] == "feature.type_changed")
-    first = production.first_line["score"]
-    assert (first - 1) // 1000 * 1000 < changed["data"]["record"]["offset"] <= first
+    first = production.first_line["score"]  # whatever the batch size
+    assert changed["data"]["record"]["offset"] == _first_kept_from(production, first)
     flat = _write_jsonl(tmp_path / "flat.jsonl", production.records[:3000])
     status, out, _ = _replay(capsys, "--profile", str(profile_path), "--config", str(config),
                              "--features-path", "payload", str(flat))  # fmt: skip
@@ -375,21 +382,100 @@ def test_a_bad_profile_or_config_gives_one_clear_error(
     assert status == 2 and "detectors.cooldown_record: unknown key" in err
 
 
-def test_parquet_rows_give_the_same_events_as_json_lines(
-    tmp_path: Path, profile_path: Path, production: Production, capsys: pytest.CaptureFixture[str]
+def _write_parquet(path: Path, records: list[dict[str, Any]]) -> Path:
+    """Every field of ``FIELDS`` as a column, null where a record lacks it (Parquet cannot
+    leave a field out of one row), in row groups that batches straddle."""
+    pa = pytest.importorskip("pyarrow")
+    parquet = pytest.importorskip("pyarrow.parquet")
+    table = pa.Table.from_pylist([{name: r.get(name) for name in FIELDS} for r in records])
+    assert table.column_names == list(FIELDS)  # from_pylist alone types the first row only
+    parquet.write_table(table, path, row_group_size=7_000)
+    return path
+
+
+def test_jsonl_csv_and_parquet_of_the_same_records_give_the_same_events(
+    tmp_path: Path, profile_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The same values in all three: a field is null, never absent (neither a CSV row nor a
+    # Parquet row can leave one out), and a Parquet column has one type: no string scores.
+    data = _production(11, lambda value: f"{value:.3f} pts", absent_as_null=True)
+    records = [
+        {name: None if isinstance(r[name], str) and name == "score" else r[name] for name in FIELDS}
+        for r in data.records
+    ]
+    parquet = _write_parquet(tmp_path / "prod.parquet", records)
+    jsonl = _write_jsonl(tmp_path / "prod.jsonl", records)
+    table = _write_csv(tmp_path / "prod.csv", records)
+    runs = {}
+    for path, header_lines in ((jsonl, 0), (table, 1), (parquet, 0)):
+        status, out, _ = _replay(capsys, "--profile", str(profile_path), str(path))
+        assert status == 0
+        runs[path.suffix] = events = [e["data"] for e in _events(out)]
+        for event in events:  # the same line (row) numbers once the CSV header is out
+            record = event["record"]
+            assert record["source"] == path.name
+            event["record"] = {**record, "source": "-", "offset": record["offset"] - header_lines}
+    assert runs[".parquet"] == runs[".jsonl"] == runs[".csv"]
+    found = {(e["feature"], e["type"]) for e in runs[".parquet"]}
+    assert {("amount", "drift.detected"), ("country", "category.novel")} <= found
+    # A column training never had is novel from the file's first row, even while null.
+    novel = next(e for e in runs[".parquet"] if e["type"] == "feature.novel")
+    assert (novel["feature"], novel["record"]["offset"]) == ("promo_code", 1)
+
+
+def test_parquet_and_csv_nulls_and_non_finite_numbers_read_as_in_the_profile(
+    tmp_path: Path, profile_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Null and NaN are null values; an infinity is a non-finite number, rejected."""
+    pa = pytest.importorskip("pyarrow")
+    parquet = pytest.importorskip("pyarrow.parquet")
+    amounts = [100.0, float("inf"), None, float("nan"), float("-inf"), 98.5]
+    countries = ["FR", "DE", None, "ES", "IT", "FR"]
+    parquet.write_table(
+        pa.table({"amount": pa.array(amounts, from_pandas=False), "country": countries}),
+        tmp_path / "prod.parquet",
+    )
+    rows = zip(amounts, countries, strict=True)
+    _write_csv(tmp_path / "prod.csv", [{"amount": a, "country": c} for a, c in rows])
+    reports = []
+    for name, first_line in (("prod.parquet", 1), ("prod.csv", 2)):
+        summary = tmp_path / f"{name}.summary.json"
+        status, out, err = _replay(capsys, "--profile", str(profile_path),
+                                   str(tmp_path / name), "--report", str(summary))  # fmt: skip
+        assert status == 0 and out == ""
+        for line in (first_line + 1, first_line + 4):
+            assert f"{tmp_path / name}:{line}: non_finite_number" in err
+        reports.append(ReplayReport.model_validate_json(summary.read_text()))
+    for report in reports:
+        assert report.rejected_by_reason == {"non_finite_number": 2}
+        amount, country = report.features["amount"], report.features["country"]
+        assert (amount.values, amount.nulls, amount.absent) == (2, 2, 0)
+        assert (country.values, country.nulls, country.absent) == (3, 1, 0)
+
+
+def test_a_null_features_struct_in_parquet_is_rejected_like_a_json_record_without_one(
+    tmp_path: Path, profile_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     pa = pytest.importorskip("pyarrow")
     parquet = pytest.importorskip("pyarrow.parquet")
-    records = production.records[:MISSING_AT]
-    clean = [{**r, "score": r["score"] if isinstance(r["score"], float) else None} for r in records]
-    parquet.write_table(pa.Table.from_pylist(clean), tmp_path / "prod.parquet")
-    jsonl = _write_jsonl(tmp_path / "prod.jsonl", clean)
-    from_json = _events(_replay(capsys, "--profile", str(profile_path), str(jsonl))[1])
-    from_parquet = _events(
-        _replay(capsys, "--profile", str(profile_path), str(tmp_path / "prod.parquet"))[1]
-    )
-    strip = [{k: v for k, v in e["data"].items() if k != "record"} for e in from_parquet]
-    assert strip == [{k: v for k, v in e["data"].items() if k != "record"} for e in from_json]
+    features = [{"amount": 100.0 + i, "country": "FR"} for i in range(6)]
+    nulled = [None if i in (1, 4) else f for i, f in enumerate(features)]
+    records = [{"id": i, "payload": {"features": f}} for i, f in enumerate(nulled)]
+    parquet.write_table(pa.Table.from_pylist(records), tmp_path / "prod.parquet")
+    _write_jsonl(tmp_path / "prod.jsonl", records)
+    reports = []
+    for name in ("prod.parquet", "prod.jsonl"):
+        summary = tmp_path / f"{name}.summary.json"
+        status, _, err = _replay(capsys, "--profile", str(profile_path), str(tmp_path / name),
+                                 "--features-path", "payload.features",
+                                 "--report", str(summary))  # fmt: skip
+        assert status == 0
+        assert f"{tmp_path / name}:2: features_not_an_object" in err
+        assert f"{tmp_path / name}:5: features_not_an_object" in err
+        reports.append(ReplayReport.model_validate_json(summary.read_text()))
+    assert reports[0] == reports[1].model_copy(update={"inputs": reports[0].inputs})
+    assert reports[0].rejected_by_reason == {"features_not_an_object": 2}
+    assert reports[0].accepted == 4 and "id" not in reports[0].features
 
 
 def test_river_bananas_sorted_by_a_feature_drifts_and_shuffled_does_not(
@@ -429,8 +515,10 @@ def test_row_encoder_types_csv_cells_as_the_profile_reads_them() -> None:
             "count": np.array(["7", "", "9", "8"], dtype=object),
         },
     )
-    rows = [json.loads(payload) for payload in encoder.encode(chunk)]
-    assert [row["amount"] for row in rows] == [3.0, None, "inf", 1000.0]
+    payloads = encoder.encode(chunk)
+    rows = [json.loads(payload) for payload in payloads]
+    assert [row["amount"] for row in rows] == [3.0, None, float("inf"), 1000.0]
+    assert b'"amount":Infinity' in payloads[2]  # the literal the decoder rejects
     assert [row["country"] for row in rows] == ["NA", None, "007", "FR"]
     assert [row["unseen"] for row in rows] == [None] * 4
     assert [row["mixed"] for row in rows] == ["7", None, "x", "8"]
@@ -438,15 +526,20 @@ def test_row_encoder_types_csv_cells_as_the_profile_reads_them() -> None:
     assert encoder.kinds["mixed"] == "categorical" and "unseen" not in encoder.kinds
 
 
-def test_row_encoder_keeps_decoded_values_and_reads_nan_as_null() -> None:
+def test_row_encoder_keeps_decoded_values_reads_nan_as_null_and_infinity_as_literal() -> None:
     chunk = RecordChunk(
         path="p.parquet",
         lines=np.array([1, 2]),
         text=False,
-        columns={"amount": np.array([1.5, np.nan]), "flags": [True, None], "tags": [["a"], []]},
+        columns={
+            "amount": np.array([1.5, np.nan, -np.inf]),
+            "flags": [True, None, False],
+            "tags": [["a"], [], None],
+        },
     )
-    rows = [json.loads(payload) for payload in RowEncoder({}, "payload.features").encode(chunk)]
-    assert rows == [
-        {"payload": {"features": {"amount": 1.5, "flags": True, "tags": ["a"]}}},
-        {"payload": {"features": {"amount": None, "flags": None, "tags": []}}},
+    payloads = RowEncoder({}, "payload.features").encode(chunk)
+    assert payloads == [
+        b'{"payload":{"features":{"amount":1.5,"flags":true,"tags":["a"]}}}',
+        b'{"payload":{"features":{"amount":null,"flags":null,"tags":[]}}}',
+        b'{"payload":{"features":{"amount":-Infinity,"flags":false,"tags":null}}}',
     ]

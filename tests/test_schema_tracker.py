@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
@@ -218,3 +219,176 @@ def test_snapshot_restore_gives_identical_future_reports() -> None:
 def test_restore_rejects_another_detectors_snapshot() -> None:
     with pytest.raises(ValueError, match="SchemaTracker"):
         SchemaTracker.restore({"kind": "CategoricalDrift", "version": 1})
+
+
+# --- type_changed from record-level streams ---------------------------------------------------
+
+# A record as the decoder sees it: whether it was accepted, and the JSON type of each of its
+# fields (None: the record lacks the field). Numeric "amount" allows number and null;
+# categorical "country" allows string, bool and null.
+Record = tuple[bool, str | None, str | None]
+FIELDS = ("amount", "country")
+
+
+def decoded(records: list[Record]) -> FeatureBatch:
+    """The batch a decoder makes of ``records``: the accepted ones, with ``types`` and
+    ``type_first`` over all of them."""
+    accepted = np.flatnonzero([ok for ok, *_ in records])
+    first: dict[str, dict[str, int]] = {}
+    for i, (_, *types) in enumerate(records):
+        for name, json_type in zip(FIELDS, types, strict=True):
+            if json_type is not None:
+                first.setdefault(name, {}).setdefault(json_type, i)
+    return FeatureBatch(
+        n_records=accepted.size,
+        numeric={},
+        categorical={},
+        present={
+            name: np.array([records[i][1 + f] is not None for i in accepted], dtype=bool)
+            for f, name in enumerate(FIELDS)
+            if name in first
+        },
+        types={name: frozenset(types) for name, types in first.items()},
+        positions=SourcePositions.sequential("features", accepted.size),
+        type_first={
+            name: {t: int(np.searchsorted(accepted, i)) for t, i in types.items()}
+            for name, types in first.items()
+        },
+    )
+
+
+def run_records(records: list[Record], cuts: list[int]) -> list[SchemaReport]:
+    """Reports of ``records`` decoded in pieces cut at ``cuts`` (each piece's records may all
+    be rejected), with indices made global (counted in accepted records)."""
+    tracker = SchemaTracker(REFERENCE, missing_grace=3)
+    bounds = [0, *sorted(cuts), len(records)]
+    pieces, start = [], 0
+    for low, high in itertools.pairwise(bounds):
+        batch = decoded(records[low:high])
+        pieces.append((start, batch))
+        start += batch.n_records
+    return run(tracker, pieces)
+
+
+def first_accepted_at_or_after(records: list[Record]) -> list[tuple[str, str, int]]:
+    """The type changes of ``records`` by definition: (field, type, global accepted record)."""
+    accepted = np.flatnonzero([ok for ok, *_ in records])
+    allowed = {"amount": {"number", "null"}, "country": {"string", "bool", "null"}}
+    found: dict[tuple[str, str], int] = {}
+    for i, (_, *types) in enumerate(records):
+        for name, json_type in zip(FIELDS, types, strict=True):
+            if json_type is not None and json_type not in allowed[name]:
+                found.setdefault((name, json_type), i)
+    changes = [
+        (name, json_type, int(np.searchsorted(accepted, i)))
+        for (name, json_type), i in found.items()
+    ]
+    return sorted((c for c in changes if c[2] < accepted.size), key=lambda c: (c[2], c[0], c[1]))
+
+
+def type_changes(reports: list[SchemaReport]) -> list[tuple[str, str, int]]:
+    return [(r.field, r.observed_type or "", r.index) for r in reports if r.kind == "type_changed"]
+
+
+# amount turns into a string in a rejected record (3), then in an accepted one (4, the 4th
+# accepted); into a bool only in rejected records (6, 7), so at record 8 (the 6th accepted).
+# country holds a number only in the last record, rejected: no record follows, no report.
+STREAM: list[Record] = [
+    (True, "number", "string"),
+    (True, "null", None),
+    (True, None, "string"),
+    (False, "string", "string"),
+    (True, "string", "bool"),
+    (True, "number", None),
+    (False, "bool", "string"),
+    (False, "number", "null"),
+    (True, "number", "string"),
+    (False, None, "number"),
+]
+
+
+def test_type_change_points_at_the_first_accepted_record_at_or_after_it_whatever_the_cuts() -> None:
+    expected = first_accepted_at_or_after(STREAM)
+    assert expected == [("amount", "string", 3), ("amount", "bool", 5)]
+    whole = run_records(STREAM, [])
+    assert type_changes(whole) == expected
+    boundaries = range(len(STREAM) + 1)
+    for n_cuts in range(len(boundaries) + 1):
+        for cuts in itertools.combinations(boundaries, n_cuts):
+            assert run_records(STREAM, list(cuts)) == whole, cuts
+
+
+types_of = st.sampled_from([None, "number", "null", "string", "bool"])
+records_strategy = st.lists(st.tuples(st.booleans(), types_of, types_of), max_size=40)
+
+
+@settings(max_examples=150, deadline=None)
+@given(records=records_strategy, data=st.data())
+def test_type_changes_do_not_depend_on_batch_boundaries(
+    records: list[Record], data: st.DataObject
+) -> None:
+    cuts = data.draw(st.lists(st.integers(0, len(records)), max_size=8))
+
+    whole = run_records(records, [])
+
+    assert type_changes(whole) == first_accepted_at_or_after(records)
+    assert run_records(records, cuts) == whole
+
+
+def test_a_type_change_in_the_last_record_is_held_for_the_next_batch() -> None:
+    tracker = SchemaTracker(REFERENCE)
+    first = decoded([(True, "number", "string"), (False, "string", "string")])
+    second = decoded([(True, "number", "string"), (True, "string", "string")])
+
+    assert first.type_first["amount"]["string"] == first.n_records
+    assert tracker.update(first) == []
+    assert tracker.update(second) == [
+        SchemaReport("type_changed", "amount", 0, "numeric", "string")
+    ]
+    assert tracker.update(second) == []
+
+
+def test_a_field_whose_records_were_all_rejected_is_still_type_checked() -> None:
+    tracker = SchemaTracker(REFERENCE)
+    batch = decoded([(True, None, "string"), (False, "string", None), (True, None, "string")])
+    assert "amount" in batch.type_first and not batch.present["amount"].any()
+
+    assert tracker.update(batch) == [SchemaReport("type_changed", "amount", 1, "numeric", "string")]
+
+
+def test_snapshot_restore_keeps_a_held_type_change() -> None:
+    tracker = SchemaTracker(REFERENCE)
+    tracker.update(decoded([(True, "number", "string"), (False, "bool", "number")]))
+    state = json.loads(json.dumps(tracker.snapshot()))
+    restored = SchemaTracker.restore(state)
+    later = decoded([(True, "number", "string")])
+
+    assert state["version"] == 2 and len(state["held"]) == 2
+    assert (
+        restored.update(later)
+        == tracker.update(later)
+        == [
+            SchemaReport("type_changed", "amount", 0, "numeric", "bool"),
+            SchemaReport("type_changed", "country", 0, "categorical", "number"),
+        ]
+    )
+    assert restored.snapshot() == tracker.snapshot()
+
+
+def test_a_version_1_snapshot_restores_with_nothing_held() -> None:
+    tracker = SchemaTracker(REFERENCE)
+    tracker.update(decoded([(True, "number", "string")]))
+    state = tracker.snapshot()
+    old = {key: value for key, value in state.items() if key != "held"} | {"version": 1}
+
+    assert SchemaTracker.restore(old).snapshot() == state
+
+
+def test_type_first_must_match_types() -> None:
+    batch = decoded([(True, "number", "string")])
+    with pytest.raises(ValueError, match="type_first of 'amount' has types"):
+        replace(batch, type_first={**batch.type_first, "amount": {"string": 0}})
+    with pytest.raises(ValueError, match=r"must be in 0\.\.1"):
+        replace(batch, type_first={**batch.type_first, "amount": {"number": 2}})
+    with pytest.raises(ValueError, match="the fields of types"):
+        replace(batch, type_first={"amount": batch.type_first["amount"]})

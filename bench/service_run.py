@@ -1,0 +1,226 @@
+"""``driftwarden run`` on a preloaded topic, measured from outside until it has read it all.
+
+The service runs as a user runs it (``driftwarden run --config FILE``) with every default
+detector, the reference profile, its own consumer group and its own alerts, DLQ and state
+topics (created by the service, deleted afterwards with the group). Its JSON progress lines
+(every ``progress_every_s``) say how many records it has processed; once that reaches the
+topic's size it gets SIGTERM, checkpoints and exits, and ``os.wait4`` gives its CPU time and
+peak resident size. ``/proc`` is sampled every ``sample_every_s`` in between (``bench/soak.py``
+reads the resident size at given record counts from these samples).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from confluent_kafka.admin import AdminClient
+
+from bench.measured_process import MeasuredProcess, Sample, Usage
+
+__all__ = ["ServiceRun", "run_service", "service_config"]
+
+REPO_DIR = Path(__file__).resolve().parent.parent
+DRIFTWARDEN = Path(sys.executable).parent / "driftwarden"
+
+
+@dataclass(slots=True)
+class ServiceRun:
+    """What one service run did and used.
+
+    ``progress`` holds ``(monotonic time seen, records, cpu_s then)`` per progress line;
+    ``samples`` the ``/proc`` readings; ``first``/``done`` the progress entries of the first
+    records and of the last.
+    """
+
+    records: int
+    usage: Usage
+    progress: list[tuple[float, int, float]] = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list)
+    final_log: dict[str, Any] = field(default_factory=dict)
+    events: int = 0
+    dlq: int = 0
+    log_path: Path | None = None
+
+    @property
+    def first(self) -> tuple[float, int, float]:
+        """The first progress entry with records processed."""
+        return next(p for p in self.progress if p[1] > 0)
+
+    @property
+    def done(self) -> tuple[float, int, float]:
+        """The first progress entry with every record processed."""
+        return next(p for p in self.progress if p[1] >= self.records)
+
+    def rss_at(self, records: int) -> float:
+        """Resident MB of the last sample taken before ``records`` were reported processed."""
+        when = next(t for t, r, _cpu in self.progress if r >= records)
+        before = [s for s in self.samples if s.t <= when]
+        return (before[-1] if before else self.samples[0]).rss_mb
+
+
+def service_config(
+    folder: Path, bootstrap: str, topic: str, profile: Path, run_id: str, progress_every_s: float
+) -> Path:
+    """Write the service config of one run; returns its path."""
+    config: dict[str, Any] = {
+        "kafka": {
+            "bootstrap_servers": bootstrap,
+            "input_topics": [topic],
+            "group_id": f"dwbench-{run_id}",
+            "alerts_topic": f"dwbench-{run_id}-alerts",
+            "dlq_topic": f"dwbench-{run_id}-dlq",
+            "state_topic": f"dwbench-{run_id}-state",
+            "create_topics": True,
+        },
+        "reference": {"profile": str(profile)},
+        "input": {
+            "features_path": "features",
+            "ignore": ["request_id", "ts", "model_version"],
+        },
+        "service": {
+            "log_format": "json",
+            "progress_every_s": progress_every_s,
+            "metrics": {"enabled": True, "port": 0},
+        },
+    }
+    path = folder / f"service-{run_id}.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def _cleanup(bootstrap: str, run_id: str) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    topics = [f"dwbench-{run_id}-{role}" for role in ("alerts", "dlq", "state")]
+    for future in admin.delete_topics(topics, operation_timeout=30).values():
+        try:
+            future.result(30)
+        except Exception as error:  # best effort: report, never fail the run
+            print(f"cleanup: {error}", file=sys.stderr)
+    for future in admin.delete_consumer_groups([f"dwbench-{run_id}"]).values():
+        try:
+            future.result(30)
+        except Exception as error:
+            print(f"cleanup: {error}", file=sys.stderr)
+
+
+def run_service(
+    bootstrap: str,
+    topic: str,
+    records: int,
+    profile: Path,
+    folder: Path,
+    *,
+    progress_every_s: float = 0.5,
+    sample_every_s: float = 0.25,
+    timeout_s: float = 3600.0,
+    extra_args: tuple[str, ...] = (),
+    label: str = "service",
+    py_spy: Path | None = None,
+    command: tuple[str, ...] = (str(DRIFTWARDEN),),
+) -> ServiceRun:
+    """Run the service until it has processed ``records`` records, then stop it.
+
+    ``py_spy``: also sample its Python stacks with ``py-spy record --nonblocking`` into that
+    file (collapsed stacks, one ``stack count`` line each); py-spy must be installed.
+    ``command`` runs instead of ``driftwarden`` (it gets ``run --config FILE``), for
+    experiments with a patched service.
+    """
+    run_id = uuid.uuid4().hex[:10]
+    config = service_config(folder, bootstrap, topic, profile, run_id, progress_every_s)
+    log_path = folder / f"{label}-{run_id}.log"
+    process = MeasuredProcess(
+        [*command, "run", "--config", str(config), *extra_args], log_path, REPO_DIR
+    )
+    spy = None
+    if py_spy is not None:
+        spy = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "py-spy"),
+                "record",
+                "--pid",
+                str(process.pid),
+                "--rate",
+                "250",
+                "--nonblocking",
+                "--format",
+                "raw",
+                "--output",
+                str(py_spy),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    progress: list[tuple[float, int, float]] = []
+    samples: list[Sample] = []
+    final: dict[str, Any] = {}
+    deadline = time.monotonic() + timeout_s
+    next_sample = 0.0
+    position = 0
+    seen = 0
+    try:
+        with log_path.open("rb") as log:
+            while seen < records:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{label}: {seen:,}/{records:,} records in {timeout_s} s")
+                now = time.monotonic()
+                sample = process.sample()
+                if sample is None:
+                    raise RuntimeError(f"{label} exited early; see {log_path}")
+                if now >= next_sample:
+                    samples.append(sample)
+                    next_sample = now + sample_every_s
+                log.seek(position)
+                chunk = log.read()
+                complete = chunk.rfind(b"\n") + 1
+                position += complete
+                for line in chunk[:complete].splitlines():
+                    entry = _json_line(line)
+                    if entry.get("event") == "progress":
+                        seen = int(entry["records"])
+                        progress.append((sample.t, seen, sample.cpu_s))
+                time.sleep(0.05)
+        last = process.sample()
+        if last is not None:
+            samples.append(last)
+    finally:
+        process.proc.send_signal(signal.SIGTERM)
+        usage = process.wait(120)
+        if spy is not None:
+            spy.wait(60)
+        _cleanup(bootstrap, run_id)
+    last_progress: dict[str, Any] = {}
+    for line in log_path.read_bytes().splitlines():
+        entry = _json_line(line)
+        if entry.get("event") == "service_stopped":
+            final = entry
+        elif entry.get("event") == "progress":
+            last_progress = entry
+    if usage.returncode != 0:
+        raise RuntimeError(f"{label} exited with {usage.returncode}; see {log_path}")
+    return ServiceRun(
+        records=records,
+        usage=usage,
+        progress=progress,
+        samples=samples,
+        final_log=final,
+        events=int(last_progress.get("events", 0)),
+        dlq=int(final.get("dlq", 0)),
+        log_path=log_path,
+    )
+
+
+def _json_line(line: bytes) -> dict[str, Any]:
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return {}
+    return entry if isinstance(entry, dict) else {}
