@@ -161,7 +161,9 @@ def main() -> int:
                 folder,
                 progress_every_s=args.progress_every,
                 py_spy=args.py_spy,
-                **({"command": tuple(args.service_command.split())} if args.service_command else {}),
+                **(
+                    {"command": tuple(args.service_command.split())} if args.service_command else {}
+                ),
             )
             rows["service"] = service_figures(run)
         if "river" in wanted:

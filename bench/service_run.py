@@ -2,11 +2,13 @@
 
 The service runs as a user runs it (``driftwarden run --config FILE``) with every default
 detector, the reference profile, its own consumer group and its own alerts, DLQ and state
-topics (created by the service, deleted afterwards with the group). Its JSON progress lines
-(every ``progress_every_s``) say how many records it has processed; once that reaches the
-topic's size it gets SIGTERM, checkpoints and exits, and ``os.wait4`` gives its CPU time and
-peak resident size. ``/proc`` is sampled every ``sample_every_s`` in between (``bench/soak.py``
-reads the resident size at given record counts from these samples).
+topics (created here, with a leader, before it starts: when the service creates them itself,
+its first state read can meet a partition without a leader yet and exit; deleted afterwards
+with the group). Its JSON progress lines (every ``progress_every_s``) say how many records it
+has processed; once that reaches the topic's size it gets SIGTERM, checkpoints and exits, and
+``os.wait4`` gives its CPU time and peak resident size. ``/proc`` is sampled every
+``sample_every_s`` in between (``bench/soak.py`` reads the resident size at given record
+counts from these samples).
 """
 
 from __future__ import annotations
@@ -21,10 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import yaml
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from bench.measured_process import MeasuredProcess, Sample, Usage
+from stream.topics import STATE_TOPIC_CONFIG
 
 __all__ = ["ServiceRun", "run_service", "service_config"]
 
@@ -38,7 +43,8 @@ class ServiceRun:
 
     ``progress`` holds ``(monotonic time seen, records, cpu_s then)`` per progress line;
     ``samples`` the ``/proc`` readings; ``first``/``done`` the progress entries of the first
-    records and of the last.
+    records and of the last; ``snapshots`` ``(records covered, bytes)`` of each checkpoint
+    snapshot on the state topic (the detector state of all features, as JSON).
     """
 
     records: int
@@ -49,6 +55,7 @@ class ServiceRun:
     events: int = 0
     dlq: int = 0
     log_path: Path | None = None
+    snapshots: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def first(self) -> tuple[float, int, float]:
@@ -79,7 +86,7 @@ def service_config(
             "alerts_topic": f"dwbench-{run_id}-alerts",
             "dlq_topic": f"dwbench-{run_id}-dlq",
             "state_topic": f"dwbench-{run_id}-state",
-            "create_topics": True,
+            "create_topics": False,
         },
         "reference": {"profile": str(profile)},
         "input": {
@@ -95,6 +102,65 @@ def service_config(
     path = folder / f"service-{run_id}.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
+
+
+def _snapshot_sizes(bootstrap: str, state_topic: str) -> list[tuple[int, int]]:
+    """``(next offset, bytes)`` of every snapshot on the state topic, in order."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"dwbench-reader-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "enable.partition.eof": True,
+        }
+    )
+    sizes: list[tuple[int, int]] = []
+    try:
+        consumer.assign([TopicPartition(state_topic, 0, OFFSET_BEGINNING)])
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            msg = consumer.poll(1.0)
+            if msg is None:
+                continue
+            err = msg.error()
+            if err is not None:
+                if err.code() == KafkaError._PARTITION_EOF:
+                    break
+                raise KafkaException(err)
+            value = msg.value() or b""
+            sizes.append((int(msgspec.json.decode(value).get("next_offset") or 0), len(value)))
+    finally:
+        consumer.close()
+    return sizes
+
+
+def _create_topics(bootstrap: str, run_id: str) -> None:
+    """Create the run's alerts, DLQ and state topics and wait until each has a leader."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    new = []
+    for role in ("alerts", "dlq", "state"):
+        topic = NewTopic(f"dwbench-{run_id}-{role}", num_partitions=1, replication_factor=1)
+        if role == "state":
+            topic.config = dict(STATE_TOPIC_CONFIG)
+        new.append(topic)
+    for future in admin.create_topics(new, operation_timeout=30).values():
+        future.result(30)
+    deadline = time.monotonic() + 30
+    names = {topic.topic for topic in new}
+    while time.monotonic() < deadline:
+        topics = admin.list_topics(timeout=10).topics
+        led = [
+            name
+            for name in names
+            if name in topics
+            and topics[name].partitions
+            and all(p.leader >= 0 for p in topics[name].partitions.values())
+        ]
+        if len(led) == len(names):
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"topics of run {run_id} have no leader after 30 s")
 
 
 def _cleanup(bootstrap: str, run_id: str) -> None:
@@ -136,6 +202,7 @@ def run_service(
     """
     run_id = uuid.uuid4().hex[:10]
     config = service_config(folder, bootstrap, topic, profile, run_id, progress_every_s)
+    _create_topics(bootstrap, run_id)
     log_path = folder / f"{label}-{run_id}.log"
     process = MeasuredProcess(
         [*command, "run", "--config", str(config), *extra_args], log_path, REPO_DIR
@@ -173,7 +240,7 @@ def run_service(
                     raise TimeoutError(f"{label}: {seen:,}/{records:,} records in {timeout_s} s")
                 now = time.monotonic()
                 sample = process.sample()
-                if sample is None:
+                if sample is None or not process.running():
                     raise RuntimeError(f"{label} exited early; see {log_path}")
                 if now >= next_sample:
                     samples.append(sample)
@@ -196,6 +263,7 @@ def run_service(
         usage = process.wait(120)
         if spy is not None:
             spy.wait(60)
+        snapshots = _snapshot_sizes(bootstrap, f"dwbench-{run_id}-state")
         _cleanup(bootstrap, run_id)
     last_progress: dict[str, Any] = {}
     for line in log_path.read_bytes().splitlines():
@@ -215,6 +283,7 @@ def run_service(
         events=int(last_progress.get("events", 0)),
         dlq=int(final.get("dlq", 0)),
         log_path=log_path,
+        snapshots=snapshots,
     )
 
 
