@@ -113,6 +113,7 @@ def service_figures(run: ServiceRun) -> dict[str, Any]:
         "records_per_wall_s": run.records / wall,
         "peak_rss_mb": run.usage.peak_rss_mb,
         "events": run.events,
+        "alerts": run.alerts,
         "dlq": run.dlq,
         "log": str(run.log_path),
         "first_seen_s": first_t - run.usage.started,
@@ -161,9 +162,7 @@ def main() -> int:
                 folder,
                 progress_every_s=args.progress_every,
                 py_spy=args.py_spy,
-                **(
-                    {"command": tuple(args.service_command.split())} if args.service_command else {}
-                ),
+                command=tuple(args.service_command.split()) if args.service_command else None,
             )
             rows["service"] = service_figures(run)
         if "river" in wanted:
@@ -227,6 +226,8 @@ def print_table(figures: dict[str, Any], rows: dict[str, dict[str, Any]]) -> Non
     if "service" in rows:
         service = rows["service"]
         print(f"service: {service['events']} events, {service['dlq']} DLQ records")
+        for what, count in sorted(service["alerts"].items()):
+            print(f"  {count} × {what}")
     met = figures["bars_met"]
     print("bars: " + ", ".join(f"{k} {'met' if v else 'MISSED'}" for k, v in met.items()))
 

@@ -2,8 +2,11 @@
 
 CPU is user + system time of the process and all its threads (librdkafka's included):
 sampled from ``/proc/<pid>/stat`` while it runs, and exact from ``os.wait4`` when it ends.
-Resident size is ``VmRSS`` of ``/proc/<pid>/status`` while it runs, and the peak is
-``ru_maxrss`` from ``os.wait4``. Nothing here needs psutil.
+Resident size is ``VmRSS`` of ``/proc/<pid>/status`` while it runs; the peak is the last
+``VmHWM`` read before the exit (``wait`` reads it every 50 ms). Not ``ru_maxrss``: Linux
+carries the parent's resident size at the fork into the child's ``ru_maxrss`` through
+``exec``, so a parent that generated large records would show as the child's peak.
+Nothing here needs psutil.
 """
 
 from __future__ import annotations
@@ -26,11 +29,12 @@ class Sample:
     t: float
     cpu_s: float
     rss_mb: float
+    hwm_mb: float
 
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    """What the process used in its whole life (from ``os.wait4``)."""
+    """What the process used in its whole life (CPU from ``os.wait4``, peak from VmHWM)."""
 
     returncode: int
     cpu_s: float
@@ -63,6 +67,7 @@ class MeasuredProcess:
             env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )
         self.pid = self.proc.pid
+        self.peak_rss_mb = 0.0
 
     def sample(self) -> Sample | None:
         """CPU and resident size now; None once the process has exited."""
@@ -74,12 +79,14 @@ class MeasuredProcess:
         # Field 2 (comm) may hold spaces; fields after its closing parenthesis are fixed.
         fields = stat[stat.rindex(")") + 2 :].split()
         cpu = (int(fields[11]) + int(fields[12])) / _TICKS
-        rss_kb = 0
+        memory = {"VmRSS:": 0, "VmHWM:": 0}
         for line in status.splitlines():
-            if line.startswith("VmRSS:"):
-                rss_kb = int(line.split()[1])
-                break
-        return Sample(time.monotonic(), cpu, rss_kb / 1024)
+            key = line[:6]
+            if key in memory:
+                memory[key] = int(line.split()[1])
+        if memory["VmHWM:"]:
+            self.peak_rss_mb = max(self.peak_rss_mb, memory["VmHWM:"] / 1024)
+        return Sample(time.monotonic(), cpu, memory["VmRSS:"] / 1024, memory["VmHWM:"] / 1024)
 
     def running(self) -> bool:
         """Whether the process has not exited (it is not reaped here)."""
@@ -96,6 +103,7 @@ class MeasuredProcess:
             if time.monotonic() > deadline:
                 self.proc.kill()
                 break
+            self.sample()
             time.sleep(0.05)
         _pid, status, rusage = os.wait4(self.pid, 0)
         ended = time.monotonic()
@@ -106,7 +114,7 @@ class MeasuredProcess:
             cpu_s=rusage.ru_utime + rusage.ru_stime,
             user_s=rusage.ru_utime,
             sys_s=rusage.ru_stime,
-            peak_rss_mb=rusage.ru_maxrss / 1024,
+            peak_rss_mb=self.peak_rss_mb,
             started=self.started,
             ended=ended,
         )

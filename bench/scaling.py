@@ -1,6 +1,6 @@
 """Feature-count scaling: ``driftwarden run`` on records of 10, 100 and 1,000 features.
 
-    python bench/scaling.py                  # 10, 100, 1000 features; 10 M values each
+    python bench/scaling.py                  # 10, 100, 1000 features; 30 M values each
     python bench/scaling.py --values 2000000 # quick
     python bench/scaling.py --json           # the same figures as one JSON object
 
@@ -29,9 +29,13 @@ from bench.e2e import TRAIN_SEED_OFFSET, WORK_DIR, measure_baseline, service_fig
 from bench.inference_log import Widths, build_profile
 from bench.service_run import run_service
 
-__all__ = ["WIDTHS", "main"]
+__all__ = ["CLIENT", "WIDTHS", "main", "measure_width"]
 
 WIDTHS = (Widths(8, 2), Widths(80, 20), Widths(800, 200))
+# The snapshot of 1,000 features (about 5 MB) is larger than librdkafka's default
+# message.max.bytes (1,000,000), and the service does not raise it for the state topic: its
+# first checkpoint fails with MSG_SIZE_TOO_LARGE. Raised here, for every width alike.
+CLIENT: dict[str, str | int] = {"message.max.bytes": 16 * 1024 * 1024}
 
 
 def measure_width(bootstrap: str, widths: Widths, values: int, seed: int) -> dict[str, Any]:
@@ -41,7 +45,9 @@ def measure_width(bootstrap: str, widths: Widths, values: int, seed: int) -> dic
     topic = preload(bootstrap, records, seed, widths)
     profile = build_profile(WORK_DIR, min(records, 100_000), seed + TRAIN_SEED_OFFSET, widths)
     floor = measure_baseline("floor", bootstrap, topic, records, profile, WORK_DIR)
-    run = run_service(bootstrap, topic, records, profile, WORK_DIR, label=f"scaling-{width}")
+    run = run_service(
+        bootstrap, topic, records, profile, WORK_DIR, label=f"scaling-{width}", client=CLIENT
+    )
     service = service_figures(run)
     snapshot = run.snapshots[-1][1] if run.snapshots else None
     return {
@@ -63,7 +69,7 @@ def measure_width(bootstrap: str, widths: Widths, values: int, seed: int) -> dic
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--values", type=int, default=10_000_000, help="feature values per width")
+    parser.add_argument("--values", type=int, default=30_000_000, help="feature values per width")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,7 @@ class ServiceRun:
     dlq: int = 0
     log_path: Path | None = None
     snapshots: list[tuple[int, int]] = field(default_factory=list)
+    alerts: dict[str, int] = field(default_factory=dict)
 
     @property
     def first(self) -> tuple[float, int, float]:
@@ -75,9 +77,15 @@ class ServiceRun:
 
 
 def service_config(
-    folder: Path, bootstrap: str, topic: str, profile: Path, run_id: str, progress_every_s: float
+    folder: Path,
+    bootstrap: str,
+    topic: str,
+    profile: Path,
+    run_id: str,
+    progress_every_s: float,
+    client: dict[str, str | int] | None = None,
 ) -> Path:
-    """Write the service config of one run; returns its path."""
+    """Write the service config of one run (``client``: librdkafka settings); its path."""
     config: dict[str, Any] = {
         "kafka": {
             "bootstrap_servers": bootstrap,
@@ -87,6 +95,7 @@ def service_config(
             "dlq_topic": f"dwbench-{run_id}-dlq",
             "state_topic": f"dwbench-{run_id}-state",
             "create_topics": False,
+            "client": dict(client or {}),
         },
         "reference": {"profile": str(profile)},
         "input": {
@@ -104,20 +113,19 @@ def service_config(
     return path
 
 
-def _snapshot_sizes(bootstrap: str, state_topic: str) -> list[tuple[int, int]]:
-    """``(next offset, bytes)`` of every snapshot on the state topic, in order."""
+def _read_topic(bootstrap: str, topic: str) -> list[bytes]:
+    """Every value of partition 0 of ``topic``, from its start to its end."""
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
             "group.id": f"dwbench-reader-{uuid.uuid4().hex[:8]}",
             "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
             "enable.partition.eof": True,
         }
     )
-    sizes: list[tuple[int, int]] = []
+    values: list[bytes] = []
     try:
-        consumer.assign([TopicPartition(state_topic, 0, OFFSET_BEGINNING)])
+        consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             msg = consumer.poll(1.0)
@@ -128,11 +136,28 @@ def _snapshot_sizes(bootstrap: str, state_topic: str) -> list[tuple[int, int]]:
                 if err.code() == KafkaError._PARTITION_EOF:
                     break
                 raise KafkaException(err)
-            value = msg.value() or b""
-            sizes.append((int(msgspec.json.decode(value).get("next_offset") or 0), len(value)))
+            values.append(msg.value() or b"")
     finally:
         consumer.close()
-    return sizes
+    return values
+
+
+def _snapshot_sizes(bootstrap: str, state_topic: str) -> list[tuple[int, int]]:
+    """``(next offset, bytes)`` of every snapshot on the state topic, in order."""
+    return [
+        (int(msgspec.json.decode(value).get("next_offset") or 0), len(value))
+        for value in _read_topic(bootstrap, state_topic)
+        if value
+    ]
+
+
+def _alert_counts(bootstrap: str, alerts_topic: str) -> dict[str, int]:
+    """Events on the alerts topic, counted by ``type feature detector``."""
+    counts: Counter[str] = Counter()
+    for value in _read_topic(bootstrap, alerts_topic):
+        data = msgspec.json.decode(value).get("data", {})
+        counts[f"{data.get('type')} {data.get('feature')} {data.get('detector')}"] += 1
+    return dict(counts)
 
 
 def _create_topics(bootstrap: str, run_id: str) -> None:
@@ -191,21 +216,24 @@ def run_service(
     extra_args: tuple[str, ...] = (),
     label: str = "service",
     py_spy: Path | None = None,
-    command: tuple[str, ...] = (str(DRIFTWARDEN),),
+    command: tuple[str, ...] | None = None,
+    client: dict[str, str | int] | None = None,
 ) -> ServiceRun:
     """Run the service until it has processed ``records`` records, then stop it.
 
     ``py_spy``: also sample its Python stacks with ``py-spy record --nonblocking`` into that
     file (collapsed stacks, one ``stack count`` line each); py-spy must be installed.
     ``command`` runs instead of ``driftwarden`` (it gets ``run --config FILE``), for
-    experiments with a patched service.
+    experiments with a patched service. ``client``: librdkafka settings of the service.
     """
     run_id = uuid.uuid4().hex[:10]
-    config = service_config(folder, bootstrap, topic, profile, run_id, progress_every_s)
+    config = service_config(folder, bootstrap, topic, profile, run_id, progress_every_s, client)
     _create_topics(bootstrap, run_id)
     log_path = folder / f"{label}-{run_id}.log"
     process = MeasuredProcess(
-        [*command, "run", "--config", str(config), *extra_args], log_path, REPO_DIR
+        [*(command or (str(DRIFTWARDEN),)), "run", "--config", str(config), *extra_args],
+        log_path,
+        REPO_DIR,
     )
     spy = None
     if py_spy is not None:
@@ -264,6 +292,7 @@ def run_service(
         if spy is not None:
             spy.wait(60)
         snapshots = _snapshot_sizes(bootstrap, f"dwbench-{run_id}-state")
+        alerts = _alert_counts(bootstrap, f"dwbench-{run_id}-alerts")
         _cleanup(bootstrap, run_id)
     last_progress: dict[str, Any] = {}
     for line in log_path.read_bytes().splitlines():
@@ -284,6 +313,7 @@ def run_service(
         dlq=int(final.get("dlq", 0)),
         log_path=log_path,
         snapshots=snapshots,
+        alerts=alerts,
     )
 
 

@@ -69,6 +69,11 @@ def main() -> int:
     rss = {mark: run.rss_at(mark) for mark in milestones(args.records)}
     first, last = rss[min(rss)], rss[args.records]
     snapshot_sizes = [size for _offset, size in run.snapshots]
+    # Offsets are record counts on a one-partition topic; per partition otherwise.
+    by_mark = {
+        str(mark): next((size for offset, size in run.snapshots if offset >= mark), None)
+        for mark in milestones(args.records // args.partitions)
+    }
     figures: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "cores": os.cpu_count(),
@@ -86,6 +91,8 @@ def main() -> int:
         "snapshot_bytes_last": snapshot_sizes[-1] if snapshot_sizes else None,
         "snapshot_bytes_max": max(snapshot_sizes, default=None),
         "snapshots": len(snapshot_sizes),
+        "snapshot_bytes_by_partition_records": by_mark,
+        "alerts": run.alerts,
         "service": service_figures(run),
     }
     figures["bar_met"] = figures["rss_growth_pct"] <= BAR_GROWTH_PCT
@@ -99,6 +106,7 @@ def main() -> int:
     print(f"{'records':>12} {'RSS MB':>8}")
     for mark, mb in rss.items():
         print(f"{mark:>12,} {mb:>8.1f}")
+    print("state snapshot bytes by records of its partition: " + json.dumps(by_mark))
     print(
         f"RSS growth {min(rss):,} → {args.records:,}: {figures['rss_growth_pct']:+.2f} % "
         f"(bar ≤ {BAR_GROWTH_PCT:.0f} %: {'met' if figures['bar_met'] else 'MISSED'}); "
