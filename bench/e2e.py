@@ -3,6 +3,7 @@
     python bench/e2e.py                      # 2,000,000 records (preload once, then reused)
     python bench/e2e.py --records 200000     # quick (about a minute once preloaded)
     python bench/e2e.py --json               # the same figures as one JSON object
+    python bench/e2e.py --only service --py-spy stacks.txt   # profile the service (py-spy)
 
 The broker is ``DRIFTWARDEN_BOOTSTRAP`` when set, else the local one of ``scripts/kafka.sh``
 (started, and stopped at the end, only if it was not running). A topic named after the

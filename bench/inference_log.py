@@ -106,7 +106,7 @@ def record_chunks(n: int, seed: int, widths: Widths = Widths()) -> Iterator[list
 
     >>> first = next(record_chunks(2, seed=1))
     >>> len(first), msgspec.json.decode(first[0])["features"]["c00_cat"]
-    (2, 'label_000')
+    (2, 'label_001')
     """
     rng = np.random.default_rng(seed)
     for start in range(0, n, CHUNK):

@@ -44,8 +44,9 @@ class ServiceRun:
 
     ``progress`` holds ``(monotonic time seen, records, cpu_s then)`` per progress line;
     ``samples`` the ``/proc`` readings; ``first``/``done`` the progress entries of the first
-    records and of the last; ``snapshots`` ``(records covered, bytes)`` of each checkpoint
-    snapshot on the state topic (the detector state of all features, as JSON).
+    records and of the last; ``snapshots`` ``(next offset, bytes)`` of each checkpoint
+    snapshot on the state topic (the detector state of all features, as JSON); ``alerts``
+    the events of the alerts topic counted by ``type feature detector statistic``.
     """
 
     records: int
@@ -69,10 +70,16 @@ class ServiceRun:
         """The first progress entry with every record processed."""
         return next(p for p in self.progress if p[1] >= self.records)
 
-    def rss_at(self, records: int) -> float:
-        """Resident MB of the last sample taken before ``records`` were reported processed."""
-        when = next(t for t, r, _cpu in self.progress if r >= records)
-        before = [s for s in self.samples if s.t <= when]
+    def rss_at(self, records: int, window: int = 250_000) -> float:
+        """Largest resident MB sampled while the reported record count went from
+        ``records - window`` to ``records`` (one sample is one moment of a batch cycle, and
+        resident size moves by a few percent within it)."""
+        start = next(t for t, r, _cpu in self.progress if r >= records - window)
+        end = next(t for t, r, _cpu in self.progress if r >= records)
+        inside = [s.rss_mb for s in self.samples if start <= s.t <= end]
+        if inside:
+            return max(inside)
+        before = [s for s in self.samples if s.t <= end]
         return (before[-1] if before else self.samples[0]).rss_mb
 
 
@@ -152,11 +159,12 @@ def _snapshot_sizes(bootstrap: str, state_topic: str) -> list[tuple[int, int]]:
 
 
 def _alert_counts(bootstrap: str, alerts_topic: str) -> dict[str, int]:
-    """Events on the alerts topic, counted by ``type feature detector``."""
+    """Events on the alerts topic, counted by ``type feature detector statistic``."""
     counts: Counter[str] = Counter()
     for value in _read_topic(bootstrap, alerts_topic):
         data = msgspec.json.decode(value).get("data", {})
-        counts[f"{data.get('type')} {data.get('feature')} {data.get('detector')}"] += 1
+        what = (data.get(key) for key in ("type", "feature", "detector", "statistic"))
+        counts[" ".join(map(str, what))] += 1
     return dict(counts)
 
 
@@ -254,38 +262,8 @@ def run_service(
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-    progress: list[tuple[float, int, float]] = []
-    samples: list[Sample] = []
-    final: dict[str, Any] = {}
-    deadline = time.monotonic() + timeout_s
-    next_sample = 0.0
-    position = 0
-    seen = 0
     try:
-        with log_path.open("rb") as log:
-            while seen < records:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"{label}: {seen:,}/{records:,} records in {timeout_s} s")
-                now = time.monotonic()
-                sample = process.sample()
-                if sample is None or not process.running():
-                    raise RuntimeError(f"{label} exited early; see {log_path}")
-                if now >= next_sample:
-                    samples.append(sample)
-                    next_sample = now + sample_every_s
-                log.seek(position)
-                chunk = log.read()
-                complete = chunk.rfind(b"\n") + 1
-                position += complete
-                for line in chunk[:complete].splitlines():
-                    entry = _json_line(line)
-                    if entry.get("event") == "progress":
-                        seen = int(entry["records"])
-                        progress.append((sample.t, seen, sample.cpu_s))
-                time.sleep(0.05)
-        last = process.sample()
-        if last is not None:
-            samples.append(last)
+        progress, samples = _follow(process, log_path, records, sample_every_s, timeout_s, label)
     finally:
         process.proc.send_signal(signal.SIGTERM)
         usage = process.wait(120)
@@ -294,13 +272,11 @@ def run_service(
         snapshots = _snapshot_sizes(bootstrap, f"dwbench-{run_id}-state")
         alerts = _alert_counts(bootstrap, f"dwbench-{run_id}-alerts")
         _cleanup(bootstrap, run_id)
-    last_progress: dict[str, Any] = {}
+    final: dict[str, Any] = {}
     for line in log_path.read_bytes().splitlines():
         entry = _json_line(line)
         if entry.get("event") == "service_stopped":
             final = entry
-        elif entry.get("event") == "progress":
-            last_progress = entry
     if usage.returncode != 0:
         raise RuntimeError(f"{label} exited with {usage.returncode}; see {log_path}")
     return ServiceRun(
@@ -309,12 +285,54 @@ def run_service(
         progress=progress,
         samples=samples,
         final_log=final,
-        events=int(last_progress.get("events", 0)),
+        events=sum(alerts.values()),
         dlq=int(final.get("dlq", 0)),
         log_path=log_path,
         snapshots=snapshots,
         alerts=alerts,
     )
+
+
+def _follow(
+    process: MeasuredProcess,
+    log_path: Path,
+    records: int,
+    sample_every_s: float,
+    timeout_s: float,
+    label: str,
+) -> tuple[list[tuple[float, int, float]], list[Sample]]:
+    """Read the service's progress lines and ``/proc`` until it reports ``records``."""
+    progress: list[tuple[float, int, float]] = []
+    samples: list[Sample] = []
+    deadline = time.monotonic() + timeout_s
+    next_sample = 0.0
+    position = 0
+    seen = 0
+    with log_path.open("rb") as log:
+        while seen < records:
+            now = time.monotonic()
+            if now > deadline:
+                raise TimeoutError(f"{label}: {seen:,}/{records:,} records in {timeout_s} s")
+            sample = process.sample()
+            if sample is None or not process.running():
+                raise RuntimeError(f"{label} exited early; see {log_path}")
+            if now >= next_sample:
+                samples.append(sample)
+                next_sample = now + sample_every_s
+            log.seek(position)
+            chunk = log.read()
+            complete = chunk.rfind(b"\n") + 1
+            position += complete
+            for line in chunk[:complete].splitlines():
+                entry = _json_line(line)
+                if entry.get("event") == "progress":
+                    seen = int(entry["records"])
+                    progress.append((sample.t, seen, sample.cpu_s))
+            time.sleep(0.05)
+    last = process.sample()
+    if last is not None:
+        samples.append(last)
+    return progress, samples
 
 
 def _json_line(line: bytes) -> dict[str, Any]:

@@ -6,9 +6,11 @@
 
 Same records, broker handling, profile and service settings as ``bench/e2e.py``. The
 service's ``VmRSS`` is read from ``/proc`` every second and paired with the record count of
-its progress lines (every second); the figure is the growth of resident size from the first
-million records to the last record. The detector-state snapshot of each checkpoint is read
-back from the state topic, to show that the state itself does not grow either.
+its progress lines (every second). The resident size at N records is the largest sample
+while the count went from N - 250,000 to N (about four samples: one sample alone catches one
+moment of a batch cycle, within which resident size moves by a few percent); the figure is
+its growth from the first million records to the last record. The detector-state snapshot
+of each checkpoint is read back from the state topic, to show how the state itself grows.
 """
 
 from __future__ import annotations
