@@ -135,6 +135,9 @@ class DriftService:
                 "acks": "all",
                 "linger.ms": 5,
                 "compression.type": "lz4",
+                # Snapshots of many features exceed librdkafka's 1 MB default; the state
+                # topic is created with the same 16 MiB limit (stream/topics.py).
+                "message.max.bytes": 16 * 1024 * 1024,
             }
         )
         if kafka.exactly_once:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,11 @@ def run_service(args: argparse.Namespace) -> int:
     log.info("config_loaded", file=str(path), config=config.redacted())
     service = DriftService(config, config.reference_profile(), config_loader=reload)
     service.install_signal_handlers()
+    # Everything imported so far (numba, scipy, pydantic) lives for the whole run: keep the
+    # collector from walking it again and again (measured: +16 % records per CPU-second).
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
     try:
         service.run()
     except TopicsMissing as exc:
