@@ -49,7 +49,7 @@ fmt: $(STAMP)
 	$(VENV)/bin/ruff check --fix $(PY_DIRS)
 
 bench: $(STAMP)
-	$(PY) bench/detectors.py --quick
+	$(PY) bench/detector_core.py --quick
 	$(PY) bench/decode.py --quick
 
 kafka-start:

@@ -28,8 +28,6 @@ import json
 import os
 import platform
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
@@ -37,23 +35,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.measured_process import cpu_seconds
 from detectors.feature_batch import SourcePositions
 from stream.decoder import Decoder
 
 N_NUMERIC = 20
 N_CATEGORICAL = 5
 BATCH = 10_000
-
-
-def cpu_seconds(run: Callable[[], object], repeat: int) -> float:
-    """Best CPU time of ``repeat`` runs after one warm-up."""
-    run()
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.process_time()
-        run()
-        best = min(best, time.process_time() - start)
-    return best
 
 
 def payloads(n: int, *, drop_share: float = 0.0, seed: int = 1) -> list[bytes]:

@@ -119,24 +119,29 @@ class NullRate:
             )
         window = self._window
         n_closed, n_open = divmod(self._n_in_window + mask.size, window)
+        n_batch_missing = int(np.count_nonzero(mask))
         if n_closed == 0:
             self._n_in_window = n_open
-            self._n_missing += int(np.count_nonzero(mask))
+            self._n_missing += n_batch_missing
             return []
-        missing_so_far = np.cumsum(mask, dtype=np.int64)
-        closes = np.arange(n_closed, dtype=np.int64) * window + (window - self._n_in_window - 1)
-        at_close = missing_so_far[closes]
-        per_window = np.diff(at_close, prepend=0)
+        closes = range(window - self._n_in_window - 1, mask.size, window)[:n_closed]
+        if n_batch_missing:
+            missing_so_far = np.cumsum(mask, dtype=np.int64)
+            at_close = missing_so_far[closes.start : closes.stop : window]
+            per_window: list[int] = np.diff(at_close, prepend=0).tolist()
+            left_open = int(missing_so_far[-1] - at_close[-1])
+        else:  # the common case: nothing to locate
+            per_window, left_open = [0] * n_closed, 0
         per_window[0] += self._n_missing
         reports = []
-        for close, n_missing in zip(closes.tolist(), per_window.tolist(), strict=True):
+        for close, n_missing in zip(closes, per_window, strict=True):
             rate = n_missing / window
             if self.ref_null_rate is None:
                 self.ref_null_rate = rate
                 continue
             reports.append(self._report(close, rate))
         self._n_in_window = n_open
-        self._n_missing = int(missing_so_far[-1] - at_close[-1])
+        self._n_missing = left_open
         return reports
 
     def _report(self, index: int, rate: float) -> NullRateReport:

@@ -35,7 +35,8 @@ class AdwinSettings(_Settings):
     ``delta`` and ``grace_period`` differ from river's defaults (0.002 and 10): on standardised
     values clipped at ±5, delta 1e-5 gave 1 false alarm in 40 M N(0,1) values and 0 in 40 M
     standardised lognormal values, median delay 183 values for a 0.5σ shift
-    (``python bench/detectors.py --defaults``); river's 0.002 gives 2 and 307 per 10 M unclipped.
+    (``python bench/detector_core.py --defaults``); river's 0.002 gives 2 and 307 per 10 M
+    unclipped.
 
 
     >>> AdwinSettings(delta=1e-4).model_dump(exclude={"enabled"})

@@ -24,13 +24,15 @@ Reasons:
   and its ``type_first`` points at the first accepted record at or after the offending one
   (``n_records`` if none follows it in this batch), whichever path decoded it.
 
-Speed. Payloads are decoded 1024 at a time in one ``msgspec`` call, joined into one JSON
-array with a per-call random separator between them, so that a payload that is not exactly
-one JSON value cannot shift the records after it. Once the fields are known, a chunk is
-decoded into typed structs (``stream.struct_decoder``), about twice as fast as into dicts;
-a chunk that does not fit is decoded into dicts, and a chunk that fails that too, payload
-by payload. Which path a record takes does not change the result (one exception: past
-``max_batch_fields``, which names get columns follows the order the path meets them in).
+Speed. Once the fields are known, a batch is first scanned in compiled code straight into
+columns (``stream.json_scan``: no Python object per value); a batch outside the JSON subset
+that scanner handles is decoded payload by payload into typed structs
+(``stream.struct_decoder``), 1024 at a time, about twice as fast as into dicts; a chunk that
+does not fit is decoded into dicts, joined into one JSON array with a per-call random
+separator between payloads (so that a payload that is not exactly one JSON value cannot
+shift the records after it), and a chunk that fails that too, payload by payload. Which
+path a record takes does not change the result (one exception: past ``max_batch_fields``,
+which names get columns follows the order the path meets them in).
 
 Memory. Across batches the decoder keeps the kinds it learned for fields not in ``kinds``
 (at most ``max_learned_kinds`` names, 10,000 by default; later new names are typed in each
@@ -52,7 +54,7 @@ import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, cast
 
 import msgspec
 import numpy as np
@@ -183,6 +185,7 @@ class Decoder:
             path=self._path,
             kind_of=self.columns.kind,
             max_fields=len(self.columns.kinds) + len(skipped) + max_batch_fields,
+            ignore=frozenset(skipped),
         )
 
     def decode(self, payloads: Sequence[bytes | None], positions: SourcePositions) -> DecodeResult:
@@ -210,7 +213,9 @@ class Decoder:
             present=built.present,
             types=built.types,
             type_first=built.type_first,
-            positions=SourcePositions(
+            positions=positions
+            if len(accepted) == n
+            else SourcePositions(
                 sources=positions.sources,
                 source_ids=positions.source_ids[accepted],
                 partitions=positions.partitions[accepted],
@@ -229,6 +234,15 @@ class Decoder:
     ) -> tuple[RawColumns, list[int]]:
         """The feature values of the candidate payloads that decode to feature objects, and
         their input indices; the others go to ``problems``."""
+        if self.fast_path and candidates:
+            # Every candidate is a non-empty payload.
+            chosen = cast(
+                "Sequence[bytes]",
+                payloads if len(candidates) == len(payloads) else [payloads[i] for i in candidates],
+            )
+            scanned = self.structs.scan(chosen, admission)
+            if scanned is not None:
+                return scanned, candidates
         token = secrets.token_hex(16)
         separator = b',"' + token.encode() + b'",'
         parts: list[tuple[RawColumns, int]] = []
@@ -237,8 +251,7 @@ class Decoder:
         for start in range(0, len(candidates), _CHUNK):
             indices = candidates[start : start + _CHUNK]
             chunk = [payloads[i] for i in indices]
-            joined = b"[" + separator.join(chunk) + b"]"  # type: ignore[arg-type]
-            roots = self.structs.decode(joined, token, len(chunk)) if self.fast_path else None
+            roots = self.structs.decode(chunk) if self.fast_path else None  # type: ignore[arg-type]
             if roots is not None:
                 typed.extend(roots)
                 record_index.extend(indices)
@@ -246,6 +259,7 @@ class Decoder:
             if typed:  # before ``widen`` changes the fields they were decoded with
                 parts.append((self.structs.raw_columns(typed, admission), len(typed)))
                 typed = []
+            joined = b"[" + separator.join(chunk) + b"]"  # type: ignore[arg-type]
             values = self._decode_joined(joined, token, len(chunk))
             if values is None:
                 values = [

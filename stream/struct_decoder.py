@@ -10,11 +10,14 @@ of the records the slow path decoded (``widen``) and declares, for each:
 - any other field, at any level of the features path: ``Any``, decoded as the slow path would.
 
 Every struct forbids unknown fields; a lacking field defaults to ``ABSENT`` (numeric: a
-marked NaN). So a chunk
-decodes on this path only if each of its records holds known fields of accepted types, and
-then its values equal the slow path's; anything else (a new field, a wrong type, a bad record)
-fails the whole chunk, which the caller then decodes on the slow path. The fast path
-changes speed, never results.
+marked NaN). So a chunk decodes on this path only if each of its payloads is one JSON
+object holding known fields of accepted types, and then its values equal the slow path's;
+anything else (a new field, a wrong type, a bad record) fails the whole chunk, which the
+caller then decodes on the slow path. The fast path changes speed, never results.
+
+Gathering: ``raw_columns`` puts every value of a chunk into one object array in one C pass
+and converts the numeric fields (declared first) to float64 in one call: about 1 µs per
+record of 25 features, where transposing tuples field by field took 2.
 
 Memory bound: at most ``max_fields`` names per level (envelope levels and features).
 """
@@ -25,13 +28,15 @@ import struct
 from collections.abc import Callable, Sequence
 from itertools import chain
 from operator import attrgetter
-from typing import Any, Final, Union
+from typing import Any, Final, cast
 
 import msgspec
 import numpy as np
+import numpy.typing as npt
 from msgspec.structs import astuple
 
 from stream.column_builder import Kind
+from stream.json_scan import RecordScanner
 from stream.raw_columns import ABSENT, FieldAdmission, RawColumn, RawColumns
 
 __all__ = ["StructDecoder"]
@@ -54,11 +59,11 @@ class StructDecoder:
     ``path`` is the features path split at dots (empty: features at the top level).
 
     >>> structs = StructDecoder(path=("features",), kind_of={"x": "numeric"}.get, max_fields=10)
-    >>> joined = b'[{"id": 1, "features": {"x": 2}},"sep",{"features": {}}]'
-    >>> structs.decode(joined, "sep", 2) is None  # nothing learned yet
+    >>> payloads = [b'{"id": 1, "features": {"x": 2}}', b'{"features": {}}']
+    >>> structs.decode(payloads) is None  # nothing learned yet
     True
     >>> structs.widen([[{"id": 1, "features": {}}]], [{"x": 2}])
-    >>> roots = structs.decode(joined, "sep", 2)
+    >>> roots = structs.decode(payloads)
     >>> x = structs.raw_columns(roots, FieldAdmission(frozenset(), frozenset(), 10))["x"]
     >>> x.floats.tolist(), x.present.tolist()
     ([2.0, nan], [True, False])
@@ -70,17 +75,20 @@ class StructDecoder:
         path: tuple[str, ...],
         kind_of: Callable[[str], Kind | None],
         max_fields: int,
+        ignore: frozenset[str] = frozenset(),
     ) -> None:
         self.path: Final = path
         self.kind_of: Final = kind_of
         self.max_fields: Final = max_fields
+        self.ignore: Final = ignore
         self._envelopes: list[dict[str, None]] = [{} for _ in path]
         self._features: dict[str, None] = {}
         self._compiled_for: tuple[Any, ...] | None = None
         self._decoder: msgspec.json.Decoder[Any] | None = None
-        self._root: type | None = None
-        self._kinds: tuple[tuple[str, Kind | None], ...] = ()
+        self._kinds: tuple[tuple[str, Kind | None], ...] = ()  # in struct field order
+        self._n_numeric = 0  # the first ``_n_numeric`` of ``_kinds`` are numeric
         self._to_features: Callable[[Any], Any] | None = None
+        self._scanner: RecordScanner | None = None
 
     def widen(
         self, envelopes: Sequence[Sequence[dict[str, Any]]], features: Sequence[dict[str, Any]]
@@ -91,43 +99,50 @@ class StructDecoder:
             _learn(self._envelopes[level], objects, self.max_fields, skip=self.path[level])
         _learn(self._features, features, self.max_fields, skip=None)
 
-    def decode(self, joined: bytes, token: str, n: int) -> list[Any] | None:
-        """The ``n`` records of ``joined`` (payloads joined by the string ``token``) as
-        structs, or None if any record does not fit the known fields."""
+    def scan(self, payloads: Sequence[bytes], admission: FieldAdmission) -> RawColumns | None:
+        """The admitted fields of ``payloads`` scanned in compiled code
+        (``stream.json_scan``), or None if any payload is outside what it handles."""
+        if self._compile() is None or self._scanner is None:
+            return None
+        found = self._scanner.scan(payloads)
+        if found is None:
+            return None
+        return {name: found[name] for name in admission.admit(found)}
+
+    def decode(self, payloads: Sequence[bytes]) -> list[Any] | None:
+        """Each payload decoded as a struct, or None if any does not fit the known fields."""
         decoder = self._compile()
         if decoder is None:
             return None
         try:
-            values = decoder.decode(joined)
+            return list(map(decoder.decode, payloads))
         except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
             return None
-        roots = values[0::2]
-        separators = values[1::2]
-        if (
-            len(values) != 2 * n - 1
-            or separators.count(token) != len(separators)
-            or set(map(type, roots)) != {self._root}
-        ):
-            return None
-        return roots
 
     def raw_columns(self, roots: Sequence[Any], admission: FieldAdmission) -> RawColumns:
-        """The admitted fields present in decoded ``roots``, value by record."""
+        """The admitted fields present in decoded ``roots``, value by record.
+
+        The structs' values go into one object array in a single C pass, and the numeric
+        fields (declared first) become float64 rows in one conversion.
+        """
         to_features = self._to_features
         features = roots if to_features is None else list(map(to_features, roots))
-        if len(self._kinds) > 1:
-            columns: Sequence[Sequence[Any]] = list(zip(*map(astuple, features), strict=True))
-        else:
-            columns = [tuple(map(attrgetter("f0"), features))] if self._kinds else []
+        n, width, n_numeric = len(features), len(self._kinds), self._n_numeric
+        values = np.fromiter(chain.from_iterable(map(astuple, features)), object, n * width)
+        block = values.reshape(n, width)
+        floats = block[:, :n_numeric].T.astype(np.float64, order="C")  # a row per field
+        gapless = np.isnan(floats).sum(axis=1) == 0
         found = {}
-        for (name, kind), values in zip(self._kinds, columns, strict=True):
+        for j, (name, _) in enumerate(self._kinds):
             if name in admission.ignore:
                 continue
-            column = (
-                _typed_column(values)
-                if kind == "numeric"
-                else RawColumn(values, set(map(type, values)))
-            )
+            if j >= n_numeric:
+                labels = block[:, j].tolist()
+                column = RawColumn(labels, set(map(type, labels)))
+            elif gapless[j]:
+                column = RawColumn(_objects(block[:, j]), {float} if n else set(), floats[j])
+            else:
+                column = _typed_column(_objects(block[:, j]), floats[j])
             if column.seen != {_ABSENT_TYPE}:
                 found[name] = column
         return {name: found[name] for name in admission.admit(found)}
@@ -136,7 +151,13 @@ class StructDecoder:
         """The decoder for the fields known now (rebuilt when they or their kinds change)."""
         if not self._features:
             return self._decoder
-        kinds = tuple((name, self.kind_of(name)) for name in self._features)
+        # Numeric fields first, so that their values sit side by side in ``raw_columns``.
+        kinds = tuple(
+            sorted(
+                ((name, self.kind_of(name)) for name in self._features),
+                key=lambda item: item[1] != "numeric",
+            )
+        )
         key = (kinds, tuple(tuple(level) for level in self._envelopes))
         if key == self._compiled_for:
             return self._decoder
@@ -146,10 +167,11 @@ class StructDecoder:
             fields = dict.fromkeys(self._envelopes[level], (Any, ABSENT))
             inner = _struct(f"Level{level}", fields, nested=(self.path[level], inner))
             prefix = f"f{len(fields)}." + prefix
-        self._root = inner
         self._kinds = kinds
+        self._n_numeric = sum(kind == "numeric" for _, kind in kinds)
         self._to_features = attrgetter(prefix.rstrip(".")) if prefix else None
-        self._decoder = msgspec.json.Decoder(list[Union[inner, str]])  # type: ignore[valid-type]  # noqa: UP007
+        self._decoder = msgspec.json.Decoder(inner)
+        self._scanner = RecordScanner(self.path, kinds, self.ignore)
         self._compiled_for = key
         return self._decoder
 
@@ -179,11 +201,16 @@ def _struct(
     return msgspec.defstruct(name, spec, rename=rename, forbid_unknown_fields=True, gc=False)
 
 
-def _typed_column(values: Sequence[Any]) -> RawColumn:
-    """A ``float | None`` field's raw column (``_LACKING`` where lacking): nulls and lacking
-    values are told apart by their NaN bits, without a scan."""
-    n = len(values)
-    floats = np.array(values, dtype=np.float64)
+def _objects(values: npt.NDArray[np.object_]) -> Sequence[Any]:
+    """An object array where a sequence of values is expected (it behaves as one)."""
+    return cast("Sequence[Any]", values)
+
+
+def _typed_column(values: Sequence[Any], floats: npt.NDArray[np.float64]) -> RawColumn:
+    """A ``float | None`` field's raw column, from its values (``_LACKING`` where lacking)
+    and those as float64 (changed in place): nulls and lacking values are told apart by
+    their NaN bits, without a scan."""
+    n = len(floats)
     gaps = np.isnan(floats)
     n_gaps = int(np.count_nonzero(gaps))
     if not n_gaps:

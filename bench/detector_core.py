@@ -1,10 +1,10 @@
 """Detector-core benchmark: values per CPU-second, the ratio to river's per-value loop, and
 the false alarms and detection delays of the default settings.
 
-    python bench/detectors.py              # speed (about a minute)
-    python bench/detectors.py --quick      # smaller data, for `make bench`
-    python bench/detectors.py --defaults   # false alarms and delays of the defaults (minutes)
-    python bench/detectors.py --json       # the same figures as one JSON object
+    python bench/detector_core.py              # speed (about a minute)
+    python bench/detector_core.py --quick      # smaller data, for `make bench`
+    python bench/detector_core.py --defaults   # false alarms and delays of the defaults (minutes)
+    python bench/detector_core.py --json       # the same figures as one JSON object
 
 Times are CPU seconds of this process (``time.process_time``), so other load on the machine
 matters less; every figure is the best of ``--repeat`` runs after a warm-up run.
@@ -26,6 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.measured_process import cpu_seconds
 from detectors.adwin import ADWIN
 from detectors.bank import DetectorBank
 from detectors.categorical_drift import CategoricalDrift
@@ -38,17 +39,6 @@ from tests.bank_data import profile_of, split_batches
 N_NUMERIC = 20
 N_CATEGORICAL = 5
 BATCH = 10_000
-
-
-def cpu_seconds(run: Callable[[], object], repeat: int) -> float:
-    """Best CPU time of ``repeat`` runs after one warm-up (numba compilation, caches)."""
-    run()
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.process_time()
-        run()
-        best = min(best, time.process_time() - start)
-    return best
 
 
 def feature_data(n: int, seed: int = 1) -> tuple[dict[str, Any], dict[str, Any]]:
