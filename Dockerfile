@@ -16,9 +16,14 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY detectors ./detectors
 COPY stream ./stream
+# The demo (in-process mock cluster, no network) runs every compiled kernel once, so numba
+# caches them in the image and the service does not spend its first tens of seconds
+# compiling; the cache must stay writable by the service's user for numba to use it.
 RUN pip install . \
     && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin driftwarden \
-    && mkdir -p /etc/driftwarden
+    && mkdir -p /etc/driftwarden \
+    && driftwarden demo > /dev/null \
+    && chown -R driftwarden /tmp/numba-cache
 
 USER driftwarden
 EXPOSE 9464

@@ -15,7 +15,7 @@ help:
 	@echo "make test-unit  fast unit suite only (no broker): pytest -m 'not kafka'"
 	@echo "make lint       ruff format check, ruff lint, mypy on detectors/ and stream/"
 	@echo "make fmt        ruff format + ruff --fix"
-	@echo "make bench      quick benchmarks (detector core, decoder)"
+	@echo "make bench      quick benchmarks: detector core, decoder, end to end through the real broker"
 	@echo "make kafka-start / kafka-stop   the local broker (scripts/kafka.sh)"
 
 venv: $(STAMP)
@@ -51,6 +51,7 @@ fmt: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/detector_core.py --quick
 	$(PY) bench/decode.py --quick
+	$(PY) bench/e2e.py --records 200000 --river-records 20000
 
 kafka-start:
 	@scripts/kafka.sh start

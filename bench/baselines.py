@@ -3,7 +3,7 @@
     python bench/baselines.py floor --bootstrap B --topic T --records N
     python bench/baselines.py river --bootstrap B --topic T --records N --profile P
 
-- ``floor``: a confluent-kafka consumer that consumes (``consume(5000)``, the service's
+- ``floor``: a confluent-kafka consumer that consumes (``consume(10000)``, the service's
   batch) and decodes each value with ``msgspec.json`` into Python objects, nothing else:
   the least any JSON drift monitor must spend per record.
 - ``river``: the naive monitor. The same loop, then per record and per numeric feature
@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 __all__ = ["consume_loop", "main", "river_monitor"]
 
-BATCH = 5000
+BATCH = 10_000
 
 
 def consume_loop(

@@ -19,6 +19,9 @@ from detectors.settings import DetectorSettings
 __all__ = ["DetectorBank"]
 
 _SNAPSHOT_VERSION = 1
+# JSON types a categorical column holds as labels (anything else can stand for None).
+_LABEL_TYPES = frozenset({"string", "number", "bool"})
+_UNKNOWN = frozenset({"null"})
 Kind = Literal["numeric", "categorical"]
 Monitor = NumericMonitor | CategoricalMonitor
 
@@ -153,7 +156,14 @@ class DetectorBank:
                 column[start:], base + start, cooldown, self.settings.resolve_after_records
             )
         else:
-            findings = monitor.process(column[start:], base + start, cooldown)
+            # No null, no type read as missing and no record lacking it: no None to look for.
+            present = batch.present.get(name)
+            complete = (
+                batch.types.get(name, _UNKNOWN) <= _LABEL_TYPES
+                and present is not None
+                and bool(present.all())
+            )
+            findings = monitor.process(column[start:], base + start, cooldown, complete)
         return [(name, replace(f, index=f.index + start)) for f in findings]
 
     def _monitor(

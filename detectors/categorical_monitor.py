@@ -86,13 +86,22 @@ class CategoricalMonitor:
             self.null_rate.min_abs_change = null_s.min_abs_change
 
     def process(
-        self, values: npt.NDArray[np.object_], base: int, cooldown: int = 10_000
+        self,
+        values: npt.NDArray[np.object_],
+        base: int,
+        cooldown: int = 10_000,
+        complete: bool = False,
     ) -> list[Finding]:
-        """Run every detector over one batch column; return the events it gives rise to."""
+        """Run every detector over one batch column; return the events it gives rise to.
+
+        ``complete``: the caller knows no value is ``None`` (spares a pass over the column).
+        """
         findings: list[Finding] = []
         self.values_seen += len(values)
         if self.null_rate is not None:
-            missing = np.asarray(values == None)  # noqa: E711 (elementwise on an array)
+            missing = (
+                np.zeros(len(values), dtype=np.bool_) if complete else np.asarray(values == None)  # noqa: E711 (elementwise on an array)
+            )
             for report in self.null_rate.update_many(missing):
                 finding = null_rate_finding(
                     report, self._state("null_rate"), base, cooldown, self.null_rate.z_threshold

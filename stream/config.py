@@ -93,7 +93,7 @@ class KafkaSection(_Section):
     exactly_once: bool = Field(
         default=False, description="alerts, snapshot and offsets in one transaction"
     )
-    consume_batch: int = Field(default=5000, ge=1, le=1_000_000, description="records/consume")
+    consume_batch: int = Field(default=10_000, ge=1, le=1_000_000, description="records/consume")
     consume_timeout_s: float = Field(default=0.5, gt=0.0, description="consume() timeout")
     client: dict[str, str | int | float | bool] = Field(
         default_factory=dict,

@@ -2,8 +2,8 @@
 
 ``RecordScanner.scan`` reads a batch of payloads in one numba pass: feature numbers go
 straight into float64 rows and category labels into per-batch integer codes, so no Python
-object is made per value (about 1 µs per 700-byte record of 25 features, where decoding
-into structs and gathering their values takes about 4).
+object is made per value: about 3 µs per 700-byte record of 25 features, where decoding
+into structs and gathering their values takes about 4.5 (``bench/decode.py``).
 
 It handles a strict subset of JSON, the shape model servers log, and refuses anything
 else, so that its output always equals that of the struct path (``stream.struct_decoder``,
@@ -37,7 +37,15 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-from stream.decimal_float import decimal_to_float
+from stream.json_tokens import (
+    hash_bytes,
+    is_null,
+    number,
+    same_bytes,
+    scalar_end,
+    skip_space,
+    string_end,
+)
 from stream.raw_columns import ABSENT, RawColumn, RawColumns
 
 __all__ = ["RecordScanner"]
@@ -48,151 +56,6 @@ _NUMERIC, _CATEGORICAL, _SKIPPED = 0, 1, 2
 _LACKING, _NUMBER, _NULL = 0, 1, 2
 # Codes of categorical columns below the label codes (they index the lookup from its end).
 _CODE_ABSENT, _CODE_NULL = -2, -1
-_FNV_OFFSET: Final = np.uint64(0xCBF29CE484222325)
-_FNV_PRIME: Final = np.uint64(0x100000001B3)
-
-
-@numba.njit(cache=True, inline="always")
-def _hash(buf: npt.NDArray[np.uint8], start: int, stop: int) -> np.uint64:
-    """FNV-1a of ``buf[start:stop]``."""
-    h = _FNV_OFFSET
-    for i in range(start, stop):
-        h = (h ^ np.uint64(buf[i])) * _FNV_PRIME
-    return h
-
-
-@numba.njit(cache=True)
-def _same(a: npt.NDArray[np.uint8], a0: int, a1: int, b: npt.NDArray[np.uint8], b0: int) -> bool:
-    for i in range(a1 - a0):
-        if a[a0 + i] != b[b0 + i]:
-            return False
-    return True
-
-
-@numba.njit(cache=True)
-def _skip_ws(buf: npt.NDArray[np.uint8], pos: int, end: int) -> int:
-    # Called only at a byte <= 32: a call costs more than the usual single check (passing
-    # the array counts references), so callers check the byte first.
-    while pos < end:
-        c = buf[pos]
-        if c > 32 or (c != 32 and c != 10 and c != 13 and c != 9):  # every space is <= 32
-            break
-        pos += 1
-    return pos
-
-
-@numba.njit(cache=True, inline="always")
-def _string_end(buf: npt.NDArray[np.uint8], pos: int, end: int, ascii_only: bool) -> int:
-    """Position of the closing quote of the string whose content starts at ``pos``; -1 if
-    it has an escape or a control character (or a non-ASCII byte, with ``ascii_only``)."""
-    while pos < end:
-        c = buf[pos]
-        if c == 34:  # "
-            return pos
-        if c == 92 or c < 32 or (ascii_only and c >= 128):
-            return -1
-        pos += 1
-    return -1
-
-
-@numba.njit(cache=True)
-def _number(buf: npt.NDArray[np.uint8], pos: int, end: int) -> tuple[float, int]:
-    """The JSON number at ``pos`` and the position after it; position -1 if it is not one
-    this scanner converts exactly."""
-    negative = False
-    if pos < end and buf[pos] == 45:  # -
-        negative = True
-        pos += 1
-    if pos >= end:
-        return 0.0, -1
-    mantissa = np.uint64(0)
-    digits = 0  # significant digits taken into the mantissa
-    exponent = 0
-    c = buf[pos]
-    if c == 48:  # a leading 0 is the whole integer part
-        pos += 1
-    elif 49 <= c <= 57:
-        while pos < end and 48 <= buf[pos] <= 57:
-            mantissa = mantissa * np.uint64(10) + np.uint64(buf[pos] - 48)
-            digits += 1
-            pos += 1
-    else:
-        return 0.0, -1
-    integer = True
-    if pos < end and buf[pos] == 46:  # .
-        integer = False
-        pos += 1
-        start = pos
-        while pos < end and 48 <= buf[pos] <= 57:
-            d = buf[pos] - 48
-            if digits or d:
-                mantissa = mantissa * np.uint64(10) + np.uint64(d)
-                digits += 1
-            exponent -= 1
-            pos += 1
-        if pos == start:
-            return 0.0, -1
-    if digits > 19:
-        return 0.0, -1
-    if pos < end and (buf[pos] == 101 or buf[pos] == 69):  # e E
-        integer = False
-        pos += 1
-        sign = 1
-        if pos < end and (buf[pos] == 43 or buf[pos] == 45):  # + -
-            sign = -1 if buf[pos] == 45 else 1
-            pos += 1
-        start = pos
-        written = 0
-        while pos < end and 48 <= buf[pos] <= 57:
-            if written < 100_000:  # beyond that only its being huge matters
-                written = written * 10 + (buf[pos] - 48)
-            pos += 1
-        if pos == start:
-            return 0.0, -1
-        exponent += sign * written
-    if integer and mantissa == 0:
-        return 0.0, pos  # JSON's -0 is the integer 0
-    value, ok = decimal_to_float(mantissa, exponent, negative)
-    if not ok:
-        return 0.0, -1
-    return value, pos
-
-
-@numba.njit(cache=True)
-def _scalar_end(buf: npt.NDArray[np.uint8], pos: int, end: int) -> int:
-    """The position after the scalar value at ``pos`` (checked), or -1."""
-    if pos >= end:
-        return -1
-    c = buf[pos]
-    if c == 34:
-        stop = _string_end(buf, pos + 1, end, True)
-        return -1 if stop < 0 else stop + 1
-    if c == 116:  # true
-        ok = pos + 4 <= end and buf[pos + 1] == 114 and buf[pos + 2] == 117 and buf[pos + 3] == 101
-        return pos + 4 if ok else -1
-    if c == 102:  # false
-        ok = (
-            pos + 5 <= end
-            and buf[pos + 1] == 97
-            and buf[pos + 2] == 108
-            and buf[pos + 3] == 115
-            and buf[pos + 4] == 101
-        )
-        return pos + 5 if ok else -1
-    if c == 110:  # null
-        return pos + 4 if _is_null(buf, pos, end) else -1
-    return _number(buf, pos, end)[1]
-
-
-@numba.njit(cache=True)
-def _is_null(buf: npt.NDArray[np.uint8], pos: int, end: int) -> bool:
-    return (
-        pos + 4 <= end
-        and buf[pos] == 110
-        and buf[pos + 1] == 117
-        and buf[pos + 2] == 108
-        and buf[pos + 3] == 108
-    )
 
 
 @numba.njit(cache=True)
@@ -207,7 +70,7 @@ def _label_code(
 ) -> int:
     """The per-batch code of the label ``buf[start:stop]`` of categorical ``slot``."""
     mask = table.shape[1] - 1
-    i = np.int64(_hash(buf, start, stop) & np.uint64(mask))
+    i = np.int64(hash_bytes(buf, start, stop) & np.uint64(mask))
     while True:
         code = table[slot, i]
         if code < 0:
@@ -218,7 +81,7 @@ def _label_code(
             spans[slot, code, 1] = stop
             return code
         s0, s1 = spans[slot, code, 0], spans[slot, code, 1]
-        if s1 - s0 == stop - start and _same(buf, start, stop, buf, s0):
+        if s1 - s0 == stop - start and same_bytes(buf, start, stop, buf, s0):
             return code
         i = (i + 1) & mask
 
@@ -234,13 +97,13 @@ def _field(
 ) -> int:
     """The index of the known field named ``buf[start:stop]``, or -1."""
     mask = table.size - 1
-    i = np.int64(_hash(buf, start, stop) & np.uint64(mask))
+    i = np.int64(hash_bytes(buf, start, stop) & np.uint64(mask))
     while True:
         field = table[i]
         if field < 0:
             return -1
         n0, n1 = name_at[field], name_at[field + 1]
-        if n1 - n0 == stop - start and _same(buf, start, stop, names, n0):
+        if n1 - n0 == stop - start and same_bytes(buf, start, stop, names, n0):
             return field
         i = (i + 1) & mask
 
@@ -269,7 +132,7 @@ def _scan(
     for r in range(bounds.size - 1):
         pos, end = bounds[r], bounds[r + 1]
         if pos < end and buf[pos] <= 32:
-            pos = _skip_ws(buf, pos, end)
+            pos = skip_space(buf, pos, end)
         if pos >= end or buf[pos] != 123:  # {
             return r
         pos += 1
@@ -279,7 +142,7 @@ def _scan(
         last = -1  # the record's previous feature (-1: none yet)
         while True:
             if pos < end and buf[pos] <= 32:
-                pos = _skip_ws(buf, pos, end)
+                pos = skip_space(buf, pos, end)
             if pos >= end:
                 return r
             c = buf[pos]
@@ -300,30 +163,30 @@ def _scan(
                         n0, n1 = name_at[guess], name_at[guess + 1]
                         key1 = key0 + n1 - n0
                         if key1 < end and buf[key1] == 34:
-                            # compared here, not by ``_same``: a call costs more (see
-                            # ``_skip_ws``) and this runs for every feature of every record
+                            # compared here, not by ``same_bytes``: a call costs more (see
+                            # ``skip_space``) and this runs for every feature of every record
                             k = 0
                             while k < n1 - n0 and buf[key0 + k] == names[n0 + k]:
                                 k += 1
                             if k == n1 - n0:
                                 field = guess
                 if field < 0:
-                    key1 = _string_end(buf, key0, end, True)
+                    key1 = string_end(buf, key0, end, True)
                     if key1 < 0:
                         return r
                 pos = key1 + 1
                 if pos < end and buf[pos] <= 32:
-                    pos = _skip_ws(buf, pos, end)
+                    pos = skip_space(buf, pos, end)
                 if pos >= end or buf[pos] != 58:  # :
                     return r
                 pos = pos + 1
                 if pos < end and buf[pos] <= 32:
-                    pos = _skip_ws(buf, pos, end)
+                    pos = skip_space(buf, pos, end)
                 if pos >= end:
                     return r
                 if level < depth:
                     p0, p1 = path_at[level], path_at[level + 1]
-                    if key1 - key0 == p1 - p0 and _same(buf, key0, key1, path, p0):
+                    if key1 - key0 == p1 - p0 and same_bytes(buf, key0, key1, path, p0):
                         if found_path or buf[pos] != 123:
                             return r
                         pos += 1
@@ -331,7 +194,7 @@ def _scan(
                         found_path = False
                         expect_key = False
                         continue
-                    pos = _scalar_end(buf, pos, end)
+                    pos = scalar_end(buf, pos, end)
                     if pos < 0:
                         return r
                 else:
@@ -346,11 +209,11 @@ def _scan(
                     if kind == _NUMERIC:
                         if states[slot, r] != _LACKING:
                             return r
-                        if buf[pos] == 110 and _is_null(buf, pos, end):  # n
+                        if buf[pos] == 110 and is_null(buf, pos, end):  # n
                             states[slot, r] = _NULL
                             pos += 4
                         else:
-                            value, pos = _number(buf, pos, end)
+                            value, pos = number(buf, pos, end)
                             if pos < 0:
                                 return r
                             floats[slot, r] = value
@@ -358,11 +221,11 @@ def _scan(
                     elif kind == _CATEGORICAL:
                         if codes[slot, r] != _CODE_ABSENT:
                             return r
-                        if buf[pos] == 110 and _is_null(buf, pos, end):  # n
+                        if buf[pos] == 110 and is_null(buf, pos, end):  # n
                             codes[slot, r] = _CODE_NULL
                             pos += 4
                         elif buf[pos] == 34:
-                            stop = _string_end(buf, pos + 1, end, False)
+                            stop = string_end(buf, pos + 1, end, False)
                             if stop < 0:
                                 return r
                             codes[slot, r] = _label_code(
@@ -372,11 +235,11 @@ def _scan(
                         else:
                             return r
                     else:
-                        pos = _scalar_end(buf, pos, end)
+                        pos = scalar_end(buf, pos, end)
                         if pos < 0:
                             return r
                 if pos < end and buf[pos] <= 32:
-                    pos = _skip_ws(buf, pos, end)
+                    pos = skip_space(buf, pos, end)
                 if pos >= end:
                     return r
                 if buf[pos] == 44:  # ,
@@ -391,7 +254,7 @@ def _scan(
                 return r
             # after a closed nested object: a comma or the end of its parent
             if pos < end and buf[pos] <= 32:
-                pos = _skip_ws(buf, pos, end)
+                pos = skip_space(buf, pos, end)
             if pos >= end:
                 return r
             if buf[pos] == 44:
@@ -401,7 +264,7 @@ def _scan(
                 return r
             else:
                 expect_key = False
-        if _skip_ws(buf, pos, end) != end:
+        if skip_space(buf, pos, end) != end:
             return r
     return -1
 
@@ -448,7 +311,7 @@ class RecordScanner:
         self._table = np.full(_power_of_two(4 * len(encoded) + 4), -1, dtype=np.int32)
         mask = self._table.size - 1
         for field, name in enumerate(encoded):
-            i = int(_hash(np.frombuffer(name, np.uint8), 0, len(name)) & np.uint64(mask))
+            i = int(hash_bytes(np.frombuffer(name, np.uint8), 0, len(name)) & np.uint64(mask))
             while self._table[i] >= 0:
                 i = (i + 1) & mask
             self._table[i] = field

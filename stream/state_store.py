@@ -8,11 +8,21 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import structlog
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 __all__ = ["read_latest", "state_key"]
 
 log = structlog.get_logger(__name__)
+
+# Right after a topic is created its partitions may have no leader for a moment.
+_LEADERLESS = frozenset(
+    {
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+    }
+)
+_RETRY_PAUSE_S = 0.2
 
 
 def state_key(group_id: str, topic: str, partition: int) -> bytes:
@@ -58,10 +68,9 @@ def read_latest(
             )
         partitions = []
         ends: dict[int, int] = {}
+        setup_deadline = time.monotonic() + timeout_s
         for p in described.partitions:
-            low, high = consumer.get_watermark_offsets(
-                TopicPartition(state_topic, p), timeout=timeout_s
-            )
+            low, high = _watermarks(consumer, TopicPartition(state_topic, p), setup_deadline)
             if high > low:
                 ends[p] = high
                 partitions.append(TopicPartition(state_topic, p, OFFSET_BEGINNING))
@@ -94,3 +103,21 @@ def read_latest(
         consumer.close()
     log.info("state_read", topic=state_topic, keys=len(wanted), found=len(found))
     return found
+
+
+def _watermarks(consumer: Consumer, partition: TopicPartition, deadline: float) -> tuple[int, int]:
+    """The partition's low and high offsets, asked again while it has no leader yet."""
+    while True:
+        try:
+            low, high = consumer.get_watermark_offsets(
+                partition, timeout=max(0.1, deadline - time.monotonic())
+            )
+            return int(low), int(high)
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            if not isinstance(error, KafkaError) or time.monotonic() >= deadline:
+                raise
+            if error.code() not in _LEADERLESS and not error.retriable():
+                raise
+            log.info("state_topic_not_ready", topic=partition.topic, error=error.str())
+            time.sleep(_RETRY_PAUSE_S)

@@ -58,8 +58,16 @@ def make_batch(
     """A FeatureBatch where every given field is present in every record."""
     n = len(next(iter({**numeric, **categorical}.values())))
     present = {name: np.ones(n, dtype=bool) for name in [*numeric, *categorical]}
-    types = {name: frozenset({"number"}) for name in numeric}
-    types.update({name: frozenset({"string"}) for name in categorical})
+    types = {
+        name: frozenset({"number", "null"} if np.isnan(v).any() else {"number"})
+        for name, v in numeric.items()
+    }
+    types.update(
+        {
+            name: frozenset({"string", "null"} if (v == None).any() else {"string"})  # noqa: E711
+            for name, v in categorical.items()
+        }
+    )
     return FeatureBatch(
         n_records=n,
         numeric=numeric,

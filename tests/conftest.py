@@ -30,9 +30,29 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.kafka)
 
 
+def _compile_kernels() -> None:
+    """Run the decoder's and the detectors' compiled code once in this process, so numba
+    caches it and the services the tests start load it instead of each compiling it (tens
+    of seconds on a fresh clone, which would eat into their deadlines)."""
+    from detectors.bank import DetectorBank
+    from detectors.feature_batch import SourcePositions
+    from detectors.settings import DetectorSettings
+    from stream.decoder import Decoder
+
+    decoder = Decoder(kinds={"x": "numeric", "c": "categorical"})
+    bank = DetectorBank(DetectorSettings())
+    payloads = [b'{"x": %d.5, "c": "k%d"}' % (i, i % 3) for i in range(6000)]
+    for _ in range(2):  # the first batch teaches the decoder the fields; the second is scanned,
+        # and closes the first histogram window against the reference learned from the first
+        result = decoder.decode(payloads, SourcePositions.sequential("warm-up", len(payloads)))
+        assert result.batch is not None
+        bank.process(result.batch)
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
     """``host:port`` of a running real broker; started for the session when none is named."""
+    _compile_kernels()
     named = os.environ.get("DRIFTWARDEN_BOOTSTRAP")
     if named:
         yield named

@@ -267,3 +267,27 @@ def test_type_change_events_from_decoded_payloads_do_not_depend_on_the_batch_siz
     event = json.loads(by_size[0][0])
     assert len(by_size[0]) == 1 and event["detail"]["observed_type"] == "string"
     assert event["record"]["offset"] == changes_at + 1 and event["records_seen"] == changes_at + 1
+
+
+def test_nulls_of_a_decoded_categorical_feature_raise_its_null_rate() -> None:
+    """The bank skips looking for None in a categorical column the decoder saw complete;
+    nulls the decoder saw (scanned in compiled code here) must still be counted."""
+    rng = np.random.default_rng(5)
+    n, jump = 30_000, 15_000
+    devices = rng.choice(["ios", "android", "web"], n).tolist()
+    payloads = [
+        json.dumps({"x": float(x), "device": None if i >= jump and i % 4 == 0 else device})
+        .replace(" ", "")
+        .encode()
+        for i, (x, device) in enumerate(zip(rng.normal(size=n), devices, strict=True))
+    ]
+    decoder = Decoder(kinds={"x": "numeric", "device": "categorical"})
+    bank = DetectorBank(DetectorSettings())
+    events = []
+    for start in range(0, n, 5000):
+        chunk = payloads[start : start + 5000]
+        result = decoder.decode(chunk, SourcePositions.sequential("t", len(chunk), start))
+        assert result.batch is not None
+        events += bank.process(result.batch)
+    null_events = [e for e in events if e.feature == "device" and e.detector == "null_rate"]
+    assert null_events and all(e.record.offset >= jump for e in null_events)
