@@ -105,6 +105,7 @@ class NumericMonitor:
                     summary.max,
                     window=hist_s.window,
                     n_bins=hist_s.bins,
+                    ref_rank_error=summary.bin_counts_rank_error,
                     **thresholds,
                 )
             else:

@@ -26,7 +26,8 @@ class NumericSummary(_Strict):
     ``bin_edges`` are the interior quantile edges (strictly increasing); ``bin_counts`` has one
     count per bin of the convention used by ``HistogramDrift``: underflow (below ``min``), one
     bin per gap between ``min``, the edges and ``max``, and overflow (above ``max``), so
-    ``len(bin_counts) == len(bin_edges) + 3``.
+    ``len(bin_counts) == len(bin_edges) + 3``. ``bin_counts_rank_error`` says how exact the
+    counts are (see ``HistogramDrift``, "Sketched reference").
 
     >>> NumericSummary(mean=1.5, std=0.5, min=1.0, max=2.0, bin_edges=[1.5],
     ...                bin_counts=[0, 10, 10, 0]).bin_counts
@@ -39,6 +40,13 @@ class NumericSummary(_Strict):
     max: float
     bin_edges: list[float]
     bin_counts: list[int]
+    bin_counts_rank_error: float = Field(
+        default=0.0,
+        ge=0.0,
+        lt=1.0,
+        description="rank error of bin_counts at each edge, as a share of their total "
+        "(99 % confidence): 0 when exact, the KLL sketch's error once profile build compacts",
+    )
 
     @model_validator(mode="after")
     def _check_bins(self) -> NumericSummary:

@@ -140,6 +140,7 @@ class NumericAccumulator:
             max=self.max,
             bin_edges=edges.tolist(),
             bin_counts=[0, *inner.tolist(), 0],
+            bin_counts_rank_error=KLL_RANK_ERROR if self.kll.is_estimation_mode() else 0.0,
         )
 
     def to_state(self) -> dict[str, Any]:
