@@ -8,19 +8,15 @@ import numpy as np
 import numpy.typing as npt
 
 from detectors.feature_batch import FeatureBatch, SourcePositions
+from detectors.histogram_reference import HistogramReference
 from detectors.profile import CategoricalSummary, FeatureProfile, NumericSummary, Profile
 
 __all__ = ["categorical_profile", "make_batch", "numeric_profile", "split_batches"]
 
 
 def numeric_profile(sample: npt.NDArray[np.float64], bins: int = 20) -> FeatureProfile:
-    """The profile of a numeric training sample, with the bin convention of HistogramDrift."""
-    ordered = np.sort(sample)
-    lo, hi = float(ordered[0]), float(ordered[-1])
-    edges = np.unique(ordered[np.arange(1, bins) * ordered.size // bins])
-    edges = edges[edges > lo]
-    search = np.concatenate(([lo], edges, [np.nextafter(hi, np.inf)]))
-    counts = np.bincount(np.searchsorted(search, sample, side="right"), minlength=edges.size + 3)
+    """The profile of a numeric training sample, with exact counts in HistogramDrift's bins."""
+    reference = HistogramReference.from_values(np.asarray(sample, dtype=np.float64), bins)
     return FeatureProfile(
         kind="numeric",
         count=int(sample.size),
@@ -28,10 +24,10 @@ def numeric_profile(sample: npt.NDArray[np.float64], bins: int = 20) -> FeatureP
         numeric=NumericSummary(
             mean=float(sample.mean()),
             std=float(sample.std()),
-            min=lo,
-            max=hi,
-            bin_edges=edges.tolist(),
-            bin_counts=counts.astype(int).tolist(),
+            min=reference.ref_min,
+            max=reference.ref_max,
+            bin_edges=reference.edges.tolist(),
+            bin_counts=reference.counts.tolist(),
         ),
     )
 

@@ -11,9 +11,9 @@ the one line a command prints before exiting with status 2.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Protocol, TextIO, TypeVar
 
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
@@ -28,6 +28,7 @@ __all__ = [
     "check_inputs",
     "read_inputs",
     "report_failure",
+    "with_byte_progress",
 ]
 
 LARGE_INPUT_BYTES = 32 * 1024 * 1024
@@ -126,9 +127,33 @@ def read_inputs(
     [2, 1]
     """
     total = check_inputs(paths, fmt)
-    chunks = _iter_chunks(paths, fmt, features_path, chunk_rows)
+    yield from with_byte_progress(_iter_chunks(paths, fmt, features_path, chunk_rows), total, label)
+
+
+class _ReadFrom(Protocol):
+    """An item read from a file: its path and the bytes of that file read so far."""
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def bytes_read(self) -> int: ...
+
+
+_Item = TypeVar("_Item", bound=_ReadFrom)
+
+
+def with_byte_progress(items: Iterable[_Item], total: int, label: str) -> Iterator[_Item]:
+    """``items`` (read from files, file after file, ``total`` bytes in all), with a
+    progress bar on stderr when it is a terminal and the input is large.
+
+    >>> from types import SimpleNamespace
+    >>> items = [SimpleNamespace(path="a", bytes_read=5)]
+    >>> [item.bytes_read for item in with_byte_progress(items, 5, "reading")]
+    [5]
+    """
     if not (sys.stderr.isatty() and total >= LARGE_INPUT_BYTES):
-        yield from chunks
+        yield from items
         return
     progress = Progress(
         TextColumn("{task.description}"),
@@ -141,13 +166,13 @@ def read_inputs(
     with progress:
         task = progress.add_task(label, total=total)
         finished, current = 0, None
-        for chunk in chunks:
-            if chunk.path != current:
+        for item in items:
+            if item.path != current:
                 if current is not None:
                     finished += Path(current).stat().st_size
-                current = chunk.path
-            progress.update(task, completed=finished + chunk.bytes_read)
-            yield chunk
+                current = item.path
+            progress.update(task, completed=finished + item.bytes_read)
+            yield item
 
 
 def report_failure(error: Exception) -> int:

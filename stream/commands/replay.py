@@ -20,17 +20,16 @@ from pathlib import Path
 from pydantic import ValidationError
 from rich import box
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from detectors.profile import Profile
 from detectors.settings import DetectorSettings
 from stream.commands.input_pass import (
-    LARGE_INPUT_BYTES,
     ErrorBudget,
     TooManyBadRows,
     check_inputs,
     report_failure,
+    with_byte_progress,
 )
 from stream.commands.profile import add_name_list
 from stream.config import ConfigError, InputSection, KafkaSection, load_config
@@ -118,27 +117,7 @@ def _batches(
         for path in args.inputs
         for item in payload_batches(path, args.format, batch, encoder, features_path)
     )
-    if not (sys.stderr.isatty() and total >= LARGE_INPUT_BYTES):
-        yield from batches
-        return
-    progress = Progress(
-        TextColumn("replaying"),
-        BarColumn(),
-        DownloadColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    )
-    with progress:
-        task = progress.add_task("replaying", total=total)
-        finished, current = 0, None
-        for item in batches:
-            if item.path != current:
-                if current is not None:
-                    finished += Path(current).stat().st_size
-                current = item.path
-            progress.update(task, completed=finished + item.bytes_read)
-            yield item
+    yield from with_byte_progress(batches, total, "replaying")
 
 
 def _replay(args: argparse.Namespace) -> int:
