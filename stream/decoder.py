@@ -234,22 +234,29 @@ class Decoder:
     ) -> tuple[RawColumns, list[int]]:
         """The feature values of the candidate payloads that decode to feature objects, and
         their input indices; the others go to ``problems``."""
-        if self.fast_path and candidates:
-            # Every candidate is a non-empty payload.
-            chosen = cast(
-                "Sequence[bytes]",
-                payloads if len(candidates) == len(payloads) else [payloads[i] for i in candidates],
-            )
-            scanned = self.structs.scan(chosen, admission)
-            if scanned is not None:
-                return scanned, candidates
         token = secrets.token_hex(16)
         separator = b',"' + token.encode() + b'",'
         parts: list[tuple[RawColumns, int]] = []
         record_index: list[int] = []
         typed: list[Any] = []  # consecutive records decoded on the fast path, not yet gathered
-        for start in range(0, len(candidates), _CHUNK):
-            indices = candidates[start : start + _CHUNK]
+        at = 0
+        while at < len(candidates):
+            if self.fast_path:
+                rest = candidates[at:]
+                chosen = payloads if len(rest) == len(payloads) else [payloads[i] for i in rest]
+                # Every candidate is a non-empty payload.
+                scanned, taken = self.structs.scan(cast("Sequence[bytes]", chosen), admission)
+                if taken:
+                    if typed:
+                        parts.append((self.structs.raw_columns(typed, admission), len(typed)))
+                        typed = []
+                    parts.append((scanned, taken))
+                    record_index.extend(rest[:taken])
+                    at += taken
+                    continue
+            # The next record is not one the scanner takes: this chunk goes the other ways.
+            indices = candidates[at : at + _CHUNK]
+            at += len(indices)
             chunk = [payloads[i] for i in indices]
             roots = self.structs.decode(chunk) if self.fast_path else None  # type: ignore[arg-type]
             if roots is not None:

@@ -20,8 +20,9 @@ which then decodes the batch instead):
   (``stream.decimal_float``: no overflow, no subnormal).
 
 Anything else (nested objects or arrays outside the path, escapes, a new field, a wrong
-type, a malformed or non-finite number, invalid UTF-8 in a label) makes ``scan`` return
-None, for the whole batch.
+type, a malformed or non-finite number) ends the run ``scan`` takes: it returns the columns
+of the records before it, which the caller joins with what the other paths make of the
+rest. Invalid UTF-8 in a label refuses the whole batch (rare: not worth finding its record).
 
 Memory: per call, ``O(records x features)`` for the columns and two label tables per
 categorical feature of ``O(records)`` entries; nothing is kept between calls but the
@@ -30,8 +31,8 @@ compiled field table (one entry per known field).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Final
+from collections.abc import Iterator, Sequence
+from typing import Any, Final, overload
 
 import numba
 import numpy as np
@@ -278,12 +279,11 @@ class RecordScanner:
     not ignored makes every record holding it refused.
 
     >>> scanner = RecordScanner(("features",), [("x", "numeric"), ("c", "categorical")], ())
-    >>> raw = scanner.scan([b'{"id": "a1", "features": {"x": 2, "c": "FR"}}',
-    ...                     b'{"features": {"c": null, "x": -0.5e1}}'])
-    >>> raw["x"].floats.tolist(), list(raw["c"].values)
-    ([2.0, -5.0], ['FR', None])
-    >>> scanner.scan([b'{"features": {"x": "2"}}']) is None  # a wrong type: refused
-    True
+    >>> raw, taken = scanner.scan([b'{"id": "a1", "features": {"x": 2, "c": "FR"}}',
+    ...                            b'{"features": {"c": null, "x": -0.5e1}}',
+    ...                            b'{"features": {"x": "2"}}'])  # a wrong type: refused
+    >>> taken, raw["x"].floats.tolist(), list(raw["c"].values)
+    (2, [2.0, -5.0], ['FR', None])
     """
 
     def __init__(
@@ -320,12 +320,12 @@ class RecordScanner:
         self._path_at = np.zeros(len(parts) + 1, dtype=np.int64)
         np.cumsum([len(part) for part in parts], out=self._path_at[1:])
 
-    def scan(self, payloads: Sequence[bytes]) -> RawColumns | None:
-        """The raw columns of the fields present in ``payloads`` (in ``fields`` order), or
-        None if any payload is outside the handled subset."""
+    def scan(self, payloads: Sequence[bytes]) -> tuple[RawColumns, int]:
+        """The raw columns (in ``fields`` order) of the longest leading run of ``payloads``
+        inside the handled subset, and the length of that run (0: the first is outside)."""
         n = len(payloads)
         if self._refuses_all or not n:
-            return None
+            return {}, 0
         joined = b"".join(payloads)
         bounds = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(np.fromiter(map(len, payloads), np.int64, n), out=bounds[1:])
@@ -353,11 +353,12 @@ class RecordScanner:
             spans,
             n_labels,
         )
-        if refused >= 0:
-            return None
+        taken = n if refused < 0 else int(refused)
+        if not taken:
+            return {}, 0
         columns: RawColumns = {}
         for slot, name in enumerate(self.numeric):
-            column = _numeric_column(floats[slot], states[slot])
+            column = _numeric_column(floats[slot, :taken], states[slot, :taken])
             if column is not None:
                 columns[name] = column
         for slot, name in enumerate(self.categorical):
@@ -366,19 +367,18 @@ class RecordScanner:
                     joined[start:stop].decode()
                     for start, stop in spans[slot, : n_labels[slot]].tolist()
                 ]
-            except UnicodeDecodeError:
-                return None
-            column = _categorical_column(labels, codes[slot])
+            except UnicodeDecodeError:  # rare: not worth finding the record
+                return {}, 0
+            column = _categorical_column(labels, codes[slot, :taken])
             if column is not None:
                 columns[name] = column
-        return {name: columns[name] for name in self.order if name in columns}
+        return {name: columns[name] for name in self.order if name in columns}, taken
 
 
 def _numeric_column(
     floats: npt.NDArray[np.float64], states: npt.NDArray[np.int8]
 ) -> RawColumn | None:
-    """The raw column of one numeric field (None if no record has it); its values are the
-    floats themselves, as nothing reads the values of a column with floats and presence."""
+    """The raw column of one numeric field (None if no record has it)."""
     counts = np.bincount(states, minlength=3).tolist()
     seen: set[type] = set()
     if counts[_NUMBER]:
@@ -391,7 +391,42 @@ def _numeric_column(
     if counts[_LACKING]:
         seen.add(_ABSENT_TYPE)
         present = states != _LACKING
-    return RawColumn(_placeholder(floats), seen, floats, present)
+    return RawColumn(_ScannedNumbers(floats, states), seen, floats, present)
+
+
+class _ScannedNumbers(Sequence[Any]):
+    """A numeric column's values as the other paths give them (``float``, ``None`` for
+    null, ``ABSENT`` where lacking), made one by one only if something asks: the column
+    builder reads ``floats`` and presence, and needs values only where a batch mixes this
+    path with another that met a wrong type."""
+
+    __slots__ = ("_floats", "_states")
+
+    def __init__(self, floats: npt.NDArray[np.float64], states: npt.NDArray[np.int8]) -> None:
+        self._floats = floats
+        self._states = states
+
+    def __len__(self) -> int:
+        return len(self._floats)
+
+    @overload
+    def __getitem__(self, index: int) -> Any: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Any]: ...
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        state = self._states[index]
+        if state == _NUMBER:
+            return float(self._floats[index])
+        return None if state == _NULL else ABSENT
+
+    def __iter__(self) -> Iterator[Any]:
+        by_state = {_NULL: None, _LACKING: ABSENT}
+        for value, state in zip(self._floats.tolist(), self._states.tolist(), strict=True):
+            yield value if state == _NUMBER else by_state[state]
 
 
 def _categorical_column(labels: list[str], codes: npt.NDArray[np.int32]) -> RawColumn | None:
@@ -403,7 +438,7 @@ def _categorical_column(labels: list[str], codes: npt.NDArray[np.int32]) -> RawC
     n_absent = int(np.count_nonzero(codes == _CODE_ABSENT))
     if n_absent == codes.size:
         return None
-    seen: set[type] = {str} if labels else set()
+    seen: set[type] = {str} if labels and bool(np.any(codes >= 0)) else set()
     if np.any(codes == _CODE_NULL):
         seen.add(type(None))
     present = None

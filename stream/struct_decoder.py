@@ -99,15 +99,15 @@ class StructDecoder:
             _learn(self._envelopes[level], objects, self.max_fields, skip=self.path[level])
         _learn(self._features, features, self.max_fields, skip=None)
 
-    def scan(self, payloads: Sequence[bytes], admission: FieldAdmission) -> RawColumns | None:
-        """The admitted fields of ``payloads`` scanned in compiled code
-        (``stream.json_scan``), or None if any payload is outside what it handles."""
+    def scan(self, payloads: Sequence[bytes], admission: FieldAdmission) -> tuple[RawColumns, int]:
+        """The admitted fields of the longest leading run of ``payloads`` that compiled code
+        handles (``stream.json_scan``), and that run's length (0: none)."""
         if self._compile() is None or self._scanner is None:
-            return None
-        found = self._scanner.scan(payloads)
-        if found is None:
-            return None
-        return {name: found[name] for name in admission.admit(found)}
+            return {}, 0
+        found, taken = self._scanner.scan(payloads)
+        if not taken:
+            return {}, 0
+        return {name: found[name] for name in admission.admit(found)}, taken
 
     def decode(self, payloads: Sequence[bytes]) -> list[Any] | None:
         """Each payload decoded as a struct, or None if any does not fit the known fields."""

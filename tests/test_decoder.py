@@ -17,6 +17,7 @@ import stream.decoder as decoder_module
 from detectors.feature_batch import FeatureBatch, SourcePositions
 from stream.chunk_typing import category_label
 from stream.decoder import REASONS, Decoder, DecodeResult
+from stream.json_scan import RecordScanner
 
 GOOD = b'{"amount": 12.5, "country": "FR"}'
 
@@ -178,26 +179,43 @@ def spy(obj: object, name: str) -> tuple[Any, list[Any]]:
 
 
 @pytest.mark.parametrize(
-    ("fast_path", "chunk"), [(True, 2), (False, 2), (False, 1024)], ids=["fast", "dict", "one"]
+    ("fast_path", "scanner", "chunk"),
+    [(True, True, 2), (True, False, 2), (False, False, 2), (False, False, 1024)],
+    ids=["scan", "struct", "dict", "one"],
 )
 def test_type_first_points_at_the_first_accepted_record_on_every_decoding_path(
-    fast_path: bool, chunk: int
+    fast_path: bool, scanner: bool, chunk: int
 ) -> None:
     decoder = Decoder(kinds={"amount": "numeric", "country": "categorical"}, fast_path=fast_path)
-    decode([GOOD], decoder)  # learns the fields: the fast path is ready
+    decode([GOOD], decoder)  # learns the fields: the fast paths are ready
+    scanned: list[int] = []
+    original = RecordScanner.scan
+
+    def scan(self: RecordScanner, payloads: Sequence[bytes]) -> Any:
+        found = original(self, payloads) if scanner else ({}, 0)
+        scanned.append(found[1])
+        return found
+
+    scans = mock.patch.object(RecordScanner, "scan", scan)
     structs, typed = spy(decoder.structs, "decode")
     joined, as_dicts = spy(decoder, "_decode_joined")
-    with mock.patch.object(decoder_module, "_CHUNK", chunk), structs, joined:
+    with mock.patch.object(decoder_module, "_CHUNK", chunk), scans, structs, joined:
         result = decode(MIXED, decoder)
     assert reasons(result) == {2: "wrong_type", 3: "malformed_json", 5: "wrong_type"}
     assert result.batch is not None and result.batch.n_records == 3
     assert result.batch.type_first == MIXED_TYPE_FIRST
     paths = {
-        "fast": any(roots is not None for roots in typed),
+        "scan": any(scanned),
+        "struct": any(roots is not None for roots in typed),
         "dict": any(values is not None for values in as_dicts),
         "one": any(values is None for values in as_dicts),
     }
-    assert paths == {"fast": fast_path, "dict": chunk == 2, "one": True}
+    assert paths == {
+        "scan": scanner,
+        "struct": fast_path and not scanner,
+        "dict": chunk == 2,
+        "one": True,
+    }
 
 
 def test_type_first_with_wrong_types_read_as_missing_is_where_each_type_first_occurs() -> None:

@@ -36,20 +36,20 @@ LEARN = b'{"features": {"x": 1, "n": 2, "c": "a", "d": "b", "id": 3}}'
 
 def scanned(
     decoder: Decoder, payloads: Sequence[bytes | None], learn: bytes = LEARN
-) -> tuple[DecodeResult, bool]:
-    """Decode ``payloads`` once the fields are known; also whether the scanner took them."""
+) -> tuple[DecodeResult, int]:
+    """Decode ``payloads`` once the fields are known; also how many the scanner took."""
     decode(decoder, [learn])
-    taken: list[bool] = []
+    taken: list[int] = []
     original = RecordScanner.scan
 
     def spy(self: RecordScanner, batch: Sequence[bytes]) -> Any:
         found = original(self, batch)
-        taken.append(found is not None)
+        taken.append(found[1])
         return found
 
     with mock.patch.object(RecordScanner, "scan", spy):
         result = decode(decoder, payloads)
-    return result, any(taken)
+    return result, sum(taken)
 
 
 def same_bits(left: DecodeResult, right: DecodeResult) -> None:
@@ -72,7 +72,7 @@ def test_well_formed_records_are_scanned_into_the_same_columns() -> None:
     ]
     fast, slow = decoders()
     result, taken = scanned(fast, payloads)
-    assert taken
+    assert taken == len(payloads)
     same_bits(result, decode(slow, payloads))
     assert result.batch is not None
     assert result.batch.numeric["n"].tolist()[:3] == [3.0, 0.0, 123456789012345678.0]
@@ -102,7 +102,8 @@ def test_records_outside_the_subset_are_refused_and_decoded_alike() -> None:
     for payload in deviants:
         fast, slow = decoders()
         result, taken = scanned(fast, [b'{"features": {"x": 5}}', payload])
-        assert not taken, payload
+        # The first record only; invalid UTF-8 in a label refuses the whole batch.
+        assert taken == (0 if b"\xff" in payload else 1), payload
         same_bits(result, decode(slow, [b'{"features": {"x": 5}}', payload]))
 
 
@@ -110,7 +111,7 @@ def test_features_at_the_top_level_are_scanned() -> None:
     fast, slow = decoders(None)
     payloads = [b'{"x": 2, "c": "b", "id": "q"}', b'{"c": null}']
     result, taken = scanned(fast, payloads, learn=b'{"x": 1, "c": "a", "id": 3}')
-    assert taken
+    assert taken == len(payloads)
     same_bits(result, decode(slow, payloads))
 
 
@@ -167,7 +168,7 @@ def test_any_batch_in_the_subset_is_scanned_as_the_slow_path_decodes_it(
     in_subset = all(scannable(v, envelope=True) for v in envelope.values()) and all(
         scannable(v, envelope=name == "id") for r in records for name, v in r.items()
     )
-    assert taken == in_subset
+    assert (taken == len(payloads)) == in_subset
 
 
 @settings(max_examples=150, deadline=None)
@@ -180,5 +181,25 @@ def test_a_corrupted_batch_is_decoded_as_the_slow_path_decodes_it(
     cut = len(payloads[victim]) * at // 10
     payloads[victim] = payloads[victim][:cut] + junk + payloads[victim][cut:]
     fast, slow = decoders()
-    result, _ = scanned(fast, payloads)
+    result, taken = scanned(fast, payloads)
     same_bits(result, decode(slow, payloads))
+    before = [(name, v) for record in records[:victim] for name, v in record.items()]
+    try:
+        payloads[victim].decode()
+    except UnicodeDecodeError:
+        return  # invalid UTF-8 (in a label, maybe): the whole batch may be refused
+    if all(scannable(v, envelope=name == "id") for name, v in before):
+        assert taken >= victim  # every record before the corrupted one was scanned
+
+
+def test_records_around_a_refused_one_are_scanned_and_nulls_keep_their_first_record() -> None:
+    """A refused record's chunk takes the other paths; the scanned runs around it join it
+    with the same values, presence, types and first records per type as the slow path."""
+    good = [b'{"features": {"x": %d.5, "n": null, "c": "a"}}' % i for i in range(3000)]
+    payloads = [*good[:1000], b'{"features": {"n": "text", "x": 1}}', *good[1000:]]
+    fast, slow = decoders()
+    with mock.patch("stream.decoder._CHUNK", 100):
+        result, taken = scanned(fast, payloads)
+    same_bits(result, decode(slow, payloads))
+    assert taken == len(payloads) - 100  # the refused record's chunk of 100 took another path
+    assert result.batch is not None and result.batch.type_first["n"]["null"] == 0
