@@ -21,7 +21,7 @@ COPY stream ./stream
 # compiling; the cache must stay writable by the service's user for numba to use it.
 RUN pip install . \
     && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin driftwarden \
-    && mkdir -p /etc/driftwarden \
+    && mkdir -p /etc/driftwarden /tmp/numba-cache \
     && driftwarden demo > /dev/null \
     && chown -R driftwarden /tmp/numba-cache
 

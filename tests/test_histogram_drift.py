@@ -462,9 +462,10 @@ def test_window_reports_match_a_recount_of_each_window_with_numpy() -> None:
 
 def test_a_sketched_reference_keeps_the_chi_square_test_calibrated() -> None:
     """Bin counts derived from ``profile build``'s KLL sketch are off by up to its rank
-    error; taken as exact, in-distribution windows fail the test far more often than its
-    p-value says. Weighed by that error, they fail it at about the nominal rate, and a
-    0.2 sigma shift is still found in every window."""
+    error; taken as exact, in-distribution windows fail the test more often than its
+    p-value says (4-24 % of windows at p < 0.05 over 13 sketches of this sample: the sketch
+    is randomised). Weighed by that error they fail it at or below the nominal rate
+    (0.7-2.3 %), and a 0.2 sigma shift is still found in every window."""
     from stream.feature_accumulators import NumericAccumulator
 
     rng = np.random.default_rng(11)
@@ -476,14 +477,15 @@ def test_a_sketched_reference_keeps_the_chi_square_test_calibrated() -> None:
     reference = (summary.bin_edges, summary.bin_counts, summary.min, summary.max)
     live = rng.normal(size=300 * 5000)
 
-    def share_below(p: float, rank_error: float, values: npt.NDArray[np.float64]) -> float:
+    def p_values(rank_error: float, values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         detector = HistogramDrift(*reference, ref_rank_error=rank_error)
-        p_values = np.array([report.p_value for report in detector.update_many(values)])
-        return float(np.mean(p_values < p))
+        return np.array([report.p_value for report in detector.update_many(values)])
 
-    assert share_below(0.05, 0.0, live) > 0.08  # miscalibrated when taken as exact
-    assert share_below(0.05, summary.bin_counts_rank_error, live) < 0.05
-    assert share_below(1e-6, summary.bin_counts_rank_error, live[:50_000] + 0.2) == 1.0
+    as_exact = p_values(0.0, live)
+    weighed = p_values(summary.bin_counts_rank_error, live)
+    assert np.all(weighed > as_exact)  # the reference counts for fewer samples
+    assert np.mean(weighed < 0.05) < 0.05
+    assert np.all(p_values(summary.bin_counts_rank_error, live[:50_000] + 0.2) < 1e-6)
 
 
 def test_an_exact_profile_is_not_weighed_down() -> None:
