@@ -30,10 +30,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.broker import broker, preload
 from bench.inference_log import Widths, build_profile
-from bench.measured_process import MeasuredProcess
+from bench.measured_process import MeasuredProcess, load_average, run_conditions
 from bench.service_run import ServiceRun, run_service
 
 __all__ = ["WORK_DIR", "main", "measure_baseline", "print_table", "service_figures"]
@@ -146,7 +144,7 @@ def main() -> int:
     folder.mkdir(parents=True, exist_ok=True)
     wanted = set(args.only or ["floor", "service", "river"])
     river_n = min(args.river_records, args.records)
-    load_before = Path("/proc/loadavg").read_text().split()[:3]
+    load_before = load_average()
     rows: dict[str, dict[str, Any]] = {}
     with broker() as bootstrap:
         topic = preload(bootstrap, args.records, args.seed, Widths(), args.partitions)
@@ -170,10 +168,7 @@ def main() -> int:
         if "river" in wanted:
             rows["river"] = measure_baseline("river", bootstrap, topic, river_n, profile, folder)
     figures: dict[str, Any] = {
-        "date": time.strftime("%Y-%m-%d %H:%M"),
-        "cores": os.cpu_count(),
-        "loadavg_before": load_before,
-        "loadavg_after": Path("/proc/loadavg").read_text().split()[:3],
+        **run_conditions(load_before),
         "topic": topic,
         "records": args.records,
         "river_records": river_n,

@@ -18,9 +18,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["MeasuredProcess", "Sample", "Usage", "cpu_seconds"]
+__all__ = ["MeasuredProcess", "Sample", "Usage", "cpu_seconds", "load_average", "run_conditions"]
 
 _TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def load_average() -> list[str]:
+    """The 1-, 5- and 15-minute load averages, as ``/proc/loadavg`` writes them."""
+    return Path("/proc/loadavg").read_text().split()[:3]
+
+
+def run_conditions(load_before: list[str]) -> dict[str, object]:
+    """When and on what a benchmark ran: date, cores, load averages before and now."""
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "cores": os.cpu_count(),
+        "loadavg_before": load_before,
+        "loadavg_after": load_average(),
+    }
 
 
 def cpu_seconds(run: Callable[[], object], repeat: int) -> float:

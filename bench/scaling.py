@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.broker import broker, preload
 from bench.e2e import TRAIN_SEED_OFFSET, WORK_DIR, measure_baseline, service_figures
 from bench.inference_log import Widths, build_profile
+from bench.measured_process import load_average, run_conditions
 from bench.service_run import run_service
 
 __all__ = ["CLIENT", "WIDTHS", "main", "measure_width"]
@@ -74,14 +73,11 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     WORK_DIR.mkdir(parents=True, exist_ok=True)
-    load_before = Path("/proc/loadavg").read_text().split()[:3]
+    load_before = load_average()
     with broker() as bootstrap:
         rows = [measure_width(bootstrap, w, args.values, args.seed) for w in WIDTHS]
     figures = {
-        "date": time.strftime("%Y-%m-%d %H:%M"),
-        "cores": os.cpu_count(),
-        "loadavg_before": load_before,
-        "loadavg_after": Path("/proc/loadavg").read_text().split()[:3],
+        **run_conditions(load_before),
         "values": args.values,
         "widths": rows,
     }

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.broker import broker, preload
 from bench.e2e import TRAIN_RECORDS, TRAIN_SEED_OFFSET, WORK_DIR, service_figures
 from bench.inference_log import Widths, build_profile
+from bench.measured_process import load_average, run_conditions
 from bench.service_run import run_service
 
 __all__ = ["main", "milestones"]
@@ -53,7 +52,7 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     WORK_DIR.mkdir(parents=True, exist_ok=True)
-    load_before = Path("/proc/loadavg").read_text().split()[:3]
+    load_before = load_average()
     with broker() as bootstrap:
         topic = preload(bootstrap, args.records, args.seed, Widths(), args.partitions)
         profile = build_profile(WORK_DIR, TRAIN_RECORDS, args.seed + TRAIN_SEED_OFFSET)
@@ -77,10 +76,7 @@ def main() -> int:
         for mark in milestones(args.records // args.partitions)
     }
     figures: dict[str, Any] = {
-        "date": time.strftime("%Y-%m-%d %H:%M"),
-        "cores": os.cpu_count(),
-        "loadavg_before": load_before,
-        "loadavg_after": Path("/proc/loadavg").read_text().split()[:3],
+        **run_conditions(load_before),
         "topic": topic,
         "records": args.records,
         "rss_mb_by_records": {str(mark): round(mb, 1) for mark, mb in rss.items()},

@@ -34,7 +34,7 @@ kinds, at most ``max_learned_kinds`` names.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from itertools import compress
 from operator import indexOf
@@ -44,7 +44,7 @@ import numpy as np
 import numpy.typing as npt
 
 from stream.chunk_typing import category_label
-from stream.raw_columns import ABSENT, FieldAdmission, RawColumn, RawColumns
+from stream.raw_columns import ABSENT, FieldAdmission, RawColumn, RawColumns, Values
 
 __all__ = ["BuiltColumns", "ColumnBuilder", "Kind"]
 
@@ -294,7 +294,7 @@ def _check_kind(name: str, kind: str) -> None:
 
 
 def _set_aside(
-    name: str, kind: Kind, values: Sequence[Any], misfit: set[type], wrong: _Problems
+    name: str, kind: Kind, values: Values, misfit: set[type], wrong: _Problems
 ) -> list[Any]:
     """Report the records whose value does not fit ``kind``; return values with those None."""
     cleaned = list(values)
@@ -306,7 +306,7 @@ def _set_aside(
     return cleaned
 
 
-def _floats(name: str, values: Sequence[Any], non_finite: _Problems) -> npt.NDArray[np.float64]:
+def _floats(name: str, values: Values, non_finite: _Problems) -> npt.NDArray[np.float64]:
     """``values`` (numbers, None, ABSENT or another NaN) as float64, every NaN numpy's own;
     integers beyond float64 are reported."""
     try:
@@ -322,7 +322,7 @@ def _floats(name: str, values: Sequence[Any], non_finite: _Problems) -> npt.NDAr
 
 
 def _labels(
-    name: str, values: Sequence[Any], seen: set[type], non_finite: _Problems
+    name: str, values: Values, seen: set[type], non_finite: _Problems
 ) -> npt.NDArray[np.object_]:
     """``values`` (strings, bools, numbers, None, ABSENT) as category strings; ABSENT is
     left for the caller to blank."""
@@ -341,7 +341,7 @@ def _labels(
     return column
 
 
-def _overflowing(values: Sequence[Any]) -> list[int]:
+def _overflowing(values: Values) -> list[int]:
     """Positions of integers that do not fit in a float64."""
     found = []
     for i, value in enumerate(values):

@@ -54,7 +54,7 @@ import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Final, Literal, cast
+from typing import Any, Final, Literal, cast, get_args
 
 import msgspec
 import numpy as np
@@ -76,15 +76,7 @@ Reason = Literal[
     "non_finite_number",
     "wrong_type",
 ]
-REASONS: Final[tuple[Reason, ...]] = (
-    "empty",
-    "too_large",
-    "malformed_json",
-    "not_an_object",
-    "features_not_an_object",
-    "non_finite_number",
-    "wrong_type",
-)
+REASONS: Final[tuple[Reason, ...]] = get_args(Reason)
 _NO_KINDS: Final[Mapping[str, Kind]] = MappingProxyType({})
 _NON_FINITE_LITERALS: Final = (b"NaN", b"Infinity")
 _JSON_NAMES: Final[dict[type, str]] = {str: "string", list: "array", dict: "object"}

@@ -445,12 +445,7 @@ def _categorical_column(labels: list[str], codes: npt.NDArray[np.int32]) -> RawC
     if n_absent:
         seen.add(_ABSENT_TYPE)
         present = codes != _CODE_ABSENT
-    return RawColumn(_placeholder(lookup[codes]), seen, None, present)
-
-
-def _placeholder(values: npt.NDArray[Any]) -> Sequence[Any]:
-    """An array where a sequence of values is expected (it behaves as one)."""
-    return values  # type: ignore[return-value]
+    return RawColumn(lookup[codes], seen, None, present)
 
 
 def _power_of_two(at_least: int) -> int:

@@ -21,9 +21,21 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["ABSENT", "FieldAdmission", "RawColumn", "RawColumns", "concat_raw", "raw_columns"]
+__all__ = [
+    "ABSENT",
+    "FieldAdmission",
+    "RawColumn",
+    "RawColumns",
+    "Values",
+    "concat_raw",
+    "raw_columns",
+]
 
 _NUMERIC_TYPES: Final = frozenset({int, float, type(None)})
+
+
+# A column's values: a sequence, or an object array (the fast paths' columns).
+Values = Sequence[Any] | npt.NDArray[Any]
 
 
 class _Absent:
@@ -44,9 +56,10 @@ ABSENT: Final = _Absent()
 class RawColumn:
     """One field's value in each record, as decoded.
 
-    - ``values``: one per record; ``ABSENT`` where the record lacks the field, unless
-      ``present`` is given (then any placeholder). Built on first use when the column was
-      joined from parts (``joined``): many uses need only ``seen``, ``floats`` and ``present``.
+    - ``values``: one per record (a sequence or an object array); ``ABSENT`` where the
+      record lacks the field, unless ``present`` is given (then any placeholder). Built on
+      first use when the column was joined from parts (``joined``): many uses need only
+      ``seen``, ``floats`` and ``present``.
     - ``seen``: the Python types of the values of the records that have the field, plus
       ``type(ABSENT)`` if some record lacks it.
     - ``floats``: the values as float64 (NaN for null or lacking), if the decoder made it.
@@ -62,13 +75,13 @@ class RawColumn:
 
     def __init__(
         self,
-        values: Sequence[Any],
+        values: Values,
         seen: set[type],
         floats: npt.NDArray[np.float64] | None = None,
         present: npt.NDArray[np.bool_] | None = None,
     ) -> None:
-        self._values: Sequence[Any] | None = values
-        self._parts: tuple[Sequence[Any], ...] = ()
+        self._values: Values | None = values
+        self._parts: tuple[Values, ...] = ()
         self.n = len(values)
         self.seen = seen
         self.floats = floats
@@ -99,7 +112,7 @@ class RawColumn:
         return joined
 
     @property
-    def values(self) -> Sequence[Any]:
+    def values(self) -> Values:
         """One value per record (see the class docstring)."""
         if self._values is None:
             self._values = list(chain.from_iterable(self._parts))

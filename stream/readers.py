@@ -52,8 +52,10 @@ __all__ = [
     "Column",
     "InputError",
     "RecordChunk",
+    "decompressed",
     "infer_format",
     "iter_chunks",
+    "open_binary",
 ]
 
 FORMATS = ("csv", "jsonl", "parquet")
@@ -186,7 +188,8 @@ def iter_chunks(
             yield from _parquet_chunks(str(path), features_path, chunk_rows)
 
 
-def _open_binary(path: str) -> BinaryIO:
+def open_binary(path: str) -> BinaryIO:
+    """``path`` opened for reading bytes; a failure is an ``InputError`` saying why."""
     try:
         return open(path, "rb")
     except FileNotFoundError:
@@ -197,7 +200,8 @@ def _open_binary(path: str) -> BinaryIO:
         raise InputError(f"{path}: cannot open ({error.strerror})") from None
 
 
-def _decompressed(raw: BinaryIO, path: str) -> BinaryIO:
+def decompressed(raw: BinaryIO, path: str) -> BinaryIO:
+    """The bytes of ``raw``, gunzipped when ``path`` ends in ``.gz``."""
     if path.lower().endswith(".gz"):
         return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
     return raw
@@ -210,8 +214,8 @@ def _unreadable(path: str, error: Exception, what: str) -> InputError:
 
 
 def _csv_chunks(path: str, chunk_rows: int) -> Iterator[RecordChunk]:
-    with _open_binary(path) as raw:
-        text = io.TextIOWrapper(_decompressed(raw, path), encoding="utf-8-sig", newline="")
+    with open_binary(path) as raw:
+        text = io.TextIOWrapper(decompressed(raw, path), encoding="utf-8-sig", newline="")
         reader = csv.reader(text)
         try:
             yield from _csv_rows(path, reader, raw, chunk_rows)
@@ -301,8 +305,8 @@ def _start_lines(
 def _jsonl_chunks(path: str, features_path: str | None, chunk_rows: int) -> Iterator[RecordChunk]:
     decoder = msgspec.json.Decoder()
     parts = features_path.split(".") if features_path else []
-    with _open_binary(path) as raw:
-        stream = _decompressed(raw, path)
+    with open_binary(path) as raw:
+        stream = decompressed(raw, path)
         line_no = 0
         try:
             while True:
@@ -393,7 +397,7 @@ def _parquet_chunks(path: str, features_path: str | None, chunk_rows: int) -> It
         raise InputError(
             f"{path}: reading Parquet needs pyarrow: pip install 'driftwarden[parquet]'"
         ) from None
-    _open_binary(path).close()
+    open_binary(path).close()
     parts = features_path.split(".") if features_path else []
     try:
         metadata = pq.read_metadata(path)

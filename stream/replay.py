@@ -41,7 +41,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import islice, starmap
 from pathlib import Path
-from typing import Any, BinaryIO, Final, Literal
+from typing import Any, Final, Literal
 from urllib.parse import quote
 
 import msgspec
@@ -58,7 +58,15 @@ from stream.cloudevents import encode_cloudevent
 from stream.config import InputSection
 from stream.decoder import Decoder
 from stream.decoder_options import decoder_options
-from stream.readers import BadRow, InputError, RecordChunk, infer_format, iter_chunks
+from stream.readers import (
+    BadRow,
+    InputError,
+    RecordChunk,
+    decompressed,
+    infer_format,
+    iter_chunks,
+    open_binary,
+)
 
 __all__ = [
     "SOURCE_PREFIX",
@@ -262,22 +270,9 @@ def payload_batches(
         yield PayloadBatch(path, payloads, chunk.lines, bad_rows, chunk.bytes_read, reason)
 
 
-def _open(path: str) -> BinaryIO:
-    try:
-        return open(path, "rb")
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a directory, not a file") from None
-    except OSError as error:
-        raise InputError(f"{path}: cannot open ({error.strerror})") from None
-
-
 def _jsonl_batches(path: str, batch_size: int) -> Iterator[PayloadBatch]:
-    with _open(path) as raw:
-        lines: BinaryIO = raw
-        if path.lower().endswith(".gz"):
-            lines = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
+    with open_binary(path) as raw:
+        lines = decompressed(raw, path)
         first_line, looked_at_first = 1, False
         try:
             while block := list(islice(lines, batch_size)):

@@ -28,7 +28,7 @@ import struct
 from collections.abc import Callable, Sequence
 from itertools import chain
 from operator import attrgetter
-from typing import Any, Final, cast
+from typing import Any, Final
 
 import msgspec
 import numpy as np
@@ -37,7 +37,7 @@ from msgspec.structs import astuple
 
 from stream.column_builder import Kind
 from stream.json_scan import RecordScanner
-from stream.raw_columns import ABSENT, FieldAdmission, RawColumn, RawColumns
+from stream.raw_columns import ABSENT, FieldAdmission, RawColumn, RawColumns, Values
 
 __all__ = ["StructDecoder"]
 
@@ -140,9 +140,9 @@ class StructDecoder:
                 labels = block[:, j].tolist()
                 column = RawColumn(labels, set(map(type, labels)))
             elif gapless[j]:
-                column = RawColumn(_objects(block[:, j]), {float} if n else set(), floats[j])
+                column = RawColumn(block[:, j], {float} if n else set(), floats[j])
             else:
-                column = _typed_column(_objects(block[:, j]), floats[j])
+                column = _typed_column(block[:, j], floats[j])
             if column.seen != {_ABSENT_TYPE}:
                 found[name] = column
         return {name: found[name] for name in admission.admit(found)}
@@ -201,12 +201,7 @@ def _struct(
     return msgspec.defstruct(name, spec, rename=rename, forbid_unknown_fields=True, gc=False)
 
 
-def _objects(values: npt.NDArray[np.object_]) -> Sequence[Any]:
-    """An object array where a sequence of values is expected (it behaves as one)."""
-    return cast("Sequence[Any]", values)
-
-
-def _typed_column(values: Sequence[Any], floats: npt.NDArray[np.float64]) -> RawColumn:
+def _typed_column(values: Values, floats: npt.NDArray[np.float64]) -> RawColumn:
     """A ``float | None`` field's raw column, from its values (``_LACKING`` where lacking)
     and those as float64 (changed in place): nulls and lacking values are told apart by
     their NaN bits, without a scan."""

@@ -24,6 +24,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message
 
 from detectors.events import EventType
+from stream.commands.config_cmd import add_overrides
 from stream.config import ConfigError, ServiceConfig, load_config
 
 __all__ = [
@@ -269,14 +270,7 @@ def _add_tail(commands: Any) -> None:
         "--from-beginning; never commits offsets. Ctrl-C stops.",
     )
     tail.add_argument("--config", required=True, type=Path, help="service config (YAML)")
-    tail.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY.PATH=VALUE",
-        help="override a config key, e.g. --set kafka.alerts_topic=other (repeatable)",
-    )
+    add_overrides(tail, "kafka.alerts_topic=other")
     tail.add_argument(
         "--from-beginning", action="store_true", help="start at the oldest event, not the end"
     )

@@ -10,13 +10,13 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 import yaml
 
+from stream.commands import add_schema_command
 from stream.config import ConfigError, ServiceConfig, load_config
 
-__all__ = ["config_schema_text", "register", "run", "summary_line"]
+__all__ = ["add_overrides", "config_schema_text", "register", "run", "summary_line"]
 
 
 def config_schema_text() -> str:
@@ -82,24 +82,21 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _schema(args: argparse.Namespace) -> int:
-    if args.output:
-        Path(args.output).write_text(config_schema_text(), encoding="utf-8")
-    else:
-        sys.stdout.write(config_schema_text())
-    return 0
-
-
-def _add_file_and_overrides(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", metavar="FILE", help="the YAML config file")
+def add_overrides(parser: argparse.ArgumentParser, example: str) -> None:
+    """The ``--set KEY.PATH=VALUE`` option of every command that reads a config."""
     parser.add_argument(
         "--set",
         dest="overrides",
         action="append",
         default=[],
         metavar="KEY.PATH=VALUE",
-        help="override one key (value read as YAML, e.g. kafka.input_topics=[a,b]); repeatable",
+        help=f"override one config key (value read as YAML), e.g. {example}; repeatable",
     )
+
+
+def _add_file_and_overrides(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", metavar="FILE", help="the YAML config file")
+    add_overrides(parser, "kafka.input_topics=[a,b]")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -136,13 +133,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _add_file_and_overrides(show)
     show.set_defaults(command=_show)
 
-    schema = commands.add_parser(
-        "schema",
-        help="print the JSON Schema of the config file",
-        description="The JSON Schema of the config, generated from its pydantic models.",
-    )
-    schema.add_argument("-o", "--output", help="write to this file instead of stdout")
-    schema.set_defaults(command=_schema)
+    add_schema_command(commands, "the config file", config_schema_text)
 
 
 def run(argv: Sequence[str]) -> int:

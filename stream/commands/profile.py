@@ -10,13 +10,13 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from rich.console import Console
 
 from detectors.profile import Profile
 from stream.bloom_filter import RowHashFilter
 from stream.chunk_typing import ChunkTyper
+from stream.commands import add_schema_command
 from stream.commands.input_pass import ErrorBudget, TooManyBadRows, read_inputs, report_failure
 from stream.feature_accumulators import KLL_K, KLL_RANK_ERROR
 from stream.profile_builder import (
@@ -178,18 +178,6 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _schema(args: argparse.Namespace) -> int:
-    text = profile_schema_text()
-    if args.output is None:
-        sys.stdout.write(text)
-        return 0
-    try:
-        Path(args.output).write_text(text, encoding="utf-8")
-    except OSError as error:
-        return report_failure(InputError(f"{args.output}: cannot write ({error.strerror})"))
-    return 0
-
-
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``profile`` and its subcommands to ``subparsers``.
 
@@ -237,13 +225,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     show.add_argument("--identifier-ratio", type=_rate, default=0.95, help="default: 0.95")
     show.set_defaults(command=_show)
 
-    schema = commands.add_parser(
-        "schema",
-        help="print the JSON Schema of the profile document",
-        description="The JSON Schema of the profile, generated from its pydantic model.",
-    )
-    schema.add_argument("-o", "--output", help="write to this file instead of stdout")
-    schema.set_defaults(command=_schema)
+    add_schema_command(commands, "the profile document", profile_schema_text)
 
 
 def _register_build(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

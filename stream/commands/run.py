@@ -10,6 +10,7 @@ from typing import Any
 
 import structlog
 
+from stream.commands.config_cmd import add_overrides
 from stream.config import ConfigError, ServiceConfig, load_config
 from stream.logs import configure_logging
 
@@ -28,14 +29,7 @@ def register(subparsers: Any) -> None:
         "SIGTERM/SIGINT checkpoint and exit 0; SIGHUP reloads thresholds.",
     )
     parser.add_argument("--config", required=True, type=Path, help="service config (YAML)")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY.PATH=VALUE",
-        help="override a config key, e.g. --set kafka.group_id=test (repeatable)",
-    )
+    add_overrides(parser, "kafka.group_id=test")
     parser.set_defaults(command=run_service)
 
 
