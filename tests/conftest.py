@@ -18,10 +18,22 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
+from hypothesis import HealthCheck, settings
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 KAFKA_SCRIPT = REPO_DIR / "scripts" / "kafka.sh"
 ADMIN_TIMEOUT_S = 30.0
+
+# CI runs every property test on the same examples (derandomized: a red CI is a real bug that
+# reproduces, never an unlucky draw); local runs stay random and keep finding new edges.
+# ``HYPOTHESIS_PROFILE=ci`` reproduces CI's examples on a laptop.
+settings.register_profile(
+    "ci", derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("dev", deadline=None)
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

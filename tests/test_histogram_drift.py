@@ -326,7 +326,9 @@ def probes(edges: npt.NDArray[np.float64], rng: np.random.Generator) -> npt.NDAr
     with np.errstate(over="ignore"):  # the neighbours of +-max are +-inf: fine probes too
         around = [edges, np.nextafter(edges, -np.inf), np.nextafter(edges, np.inf)]
         width = edges[-1] - edges[0]
-    spread = rng.uniform(edges[0], edges[-1], 200) if np.isfinite(width) else edges
+    # ``width > 0``, not ``edges[-1] > edges[0]``: edges [0.0, -0.0] are equal yet their
+    # difference is -0.0, which numpy's uniform refuses as high < low.
+    spread = rng.uniform(edges[0], edges[-1], 200) if np.isfinite(width) and width > 0 else edges
     return np.concatenate([*around, SPECIAL_VALUES, [math.nan], spread, rng.normal(size=100)])
 
 
