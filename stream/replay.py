@@ -37,8 +37,9 @@ from __future__ import annotations
 import gzip
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import islice, starmap
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -67,6 +68,7 @@ from stream.readers import (
     iter_chunks,
     open_binary,
 )
+from stream.struct_decoder import declarable
 
 __all__ = [
     "SOURCE_PREFIX",
@@ -147,7 +149,7 @@ class RowEncoder:
         self.kinds: dict[str, str] = dict(kinds)
         self._path: Final = tuple(features_path.split(".")) if features_path else ()
         self._row_names: tuple[str, ...] | None = None
-        self._row_type: type[msgspec.Struct] = msgspec.Struct
+        self._row_type: Callable[..., Any] = msgspec.Struct
 
     def encode(self, chunk: RecordChunk) -> list[bytes]:
         """One JSON object per record of ``chunk``, in order."""
@@ -159,17 +161,22 @@ class RowEncoder:
             return [encode(row) for row in rows]
         return [encode(self._nest(row)) for row in rows]
 
-    def _row(self, names: tuple[str, ...]) -> type[msgspec.Struct]:
+    def _row(self, names: tuple[str, ...]) -> Callable[..., Any]:
         # A struct builds and encodes about twice as fast as a dict. Its fields are renamed
-        # to the column names, which need not be identifiers.
+        # to the column names, which need not be identifiers; but msgspec cannot declare a
+        # name holding a quote, a backslash or a control character (a CSV header may), so
+        # rows with such a column are dicts.
         if names != self._row_names:
-            fields = [f"f{i}" for i in range(len(names))]
-            renamed = dict(zip(fields, names, strict=True))
-            self._row_type = msgspec.defstruct("Row", fields, rename=renamed)
+            if all(map(declarable, names)):
+                fields = [f"f{i}" for i in range(len(names))]
+                renamed = dict(zip(fields, names, strict=True))
+                self._row_type = msgspec.defstruct("Row", fields, rename=renamed)
+            else:
+                self._row_type = partial(_dict_row, names)
             self._row_names = names
         return self._row_type
 
-    def _nest(self, row: msgspec.Struct) -> dict[str, Any]:
+    def _nest(self, row: Any) -> dict[str, Any]:
         record: Any = row
         for part in reversed(self._path):
             record = {part: record}
@@ -197,6 +204,10 @@ class RowEncoder:
         values = _json_numbers(numbers)
         values[unparsed] = cells[unparsed]
         return list(values.tolist())
+
+
+def _dict_row(names: tuple[str, ...], *values: Any) -> dict[str, Any]:
+    return dict(zip(names, values, strict=True))
 
 
 def _json_numbers(numbers: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.object_]:

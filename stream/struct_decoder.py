@@ -15,6 +15,11 @@ object holding known fields of accepted types, and then its values equal the slo
 anything else (a new field, a wrong type, a bad record) fails the whole chunk, which the
 caller then decodes on the slow path. The fast path changes speed, never results.
 
+A JSON key may hold any character, escaped, but msgspec cannot declare a field named with
+``"``, ``\\`` or a control character (``declarable``): such names are never learned, so a
+chunk holding one is decoded on the slow path (same results, slower), and with one in the
+features path this path is off.
+
 Gathering: ``raw_columns`` puts every value of a chunk into one object array in one C pass
 and converts the numeric fields (declared first) to float64 in one call: about 1.6 µs per
 record of 25 features, where transposing tuples field by field took 2.1.
@@ -24,6 +29,7 @@ Memory bound: at most ``max_fields`` names per level (envelope levels and featur
 
 from __future__ import annotations
 
+import re
 import struct
 from collections.abc import Callable, Sequence
 from itertools import chain
@@ -39,7 +45,7 @@ from stream.column_builder import Kind
 from stream.json_scan import RecordScanner
 from stream.raw_columns import ABSENT, FieldAdmission, RawColumn, RawColumns, Values
 
-__all__ = ["StructDecoder"]
+__all__ = ["StructDecoder", "declarable"]
 
 _ABSENT_TYPE: Final = type(ABSENT)
 # Default of numeric fields: a NaN with its own bits, so that conversion stays all-float and
@@ -51,6 +57,9 @@ _DECLARED: Final[dict[Kind | None, tuple[Any, Any]]] = {
     "categorical": (str | bool | int | float | None, ABSENT),
     None: (Any, ABSENT),
 }
+# What msgspec refuses in a renamed field name: it writes names into JSON unescaped, and as
+# UTF-8 (which has no lone surrogates).
+_UNDECLARABLE: Final = re.compile(r'["\\\x00-\x1f\ud800-\udfff]')
 
 
 class StructDecoder:
@@ -81,6 +90,7 @@ class StructDecoder:
         self.kind_of: Final = kind_of
         self.max_fields: Final = max_fields
         self.ignore: Final = ignore
+        self._path_declarable: Final = all(map(declarable, path))  # else this path is off
         self._envelopes: list[dict[str, None]] = [{} for _ in path]
         self._features: dict[str, None] = {}
         self._compiled_for: tuple[Any, ...] | None = None
@@ -149,7 +159,7 @@ class StructDecoder:
 
     def _compile(self) -> msgspec.json.Decoder[Any] | None:
         """The decoder for the fields known now (rebuilt when they or their kinds change)."""
-        if not self._features:
+        if not self._features or not self._path_declarable:
             return self._decoder
         # Numeric fields first, so that their values sit side by side in ``raw_columns``.
         kinds = tuple(
@@ -176,12 +186,22 @@ class StructDecoder:
         return self._decoder
 
 
+def declarable(name: str) -> bool:
+    """Whether ``name`` can be the JSON name of a msgspec struct field (``rename``): not if
+    it holds ``"``, ``\\``, a control character (U+0000 to U+001F) or a lone surrogate.
+
+    >>> declarable("amount"), declarable("a\\tb"), declarable('say "hi"'), declarable("")
+    (True, False, False, True)
+    """
+    return _UNDECLARABLE.search(name) is None
+
+
 def _learn(
     known: dict[str, None], objects: Sequence[dict[str, Any]], limit: int, skip: str | None
 ) -> None:
-    """Add the keys of ``objects`` to ``known`` (in order), up to ``limit`` names."""
+    """Add the declarable keys of ``objects`` to ``known`` (in order), up to ``limit`` names."""
     for name in dict.fromkeys(chain.from_iterable(objects)):
-        if name != skip and name not in known and len(known) < limit:
+        if name != skip and name not in known and len(known) < limit and declarable(name):
             known[name] = None
 
 
