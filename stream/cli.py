@@ -8,6 +8,8 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
+from stream.shutdown import catch_stop_signals, release_stop_signals
+
 __all__ = ["build_parser", "main"]
 
 
@@ -43,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``driftwarden`` console script; returns the exit status."""
+    catch_stop_signals()
     # The commands' imports (numba, scipy, pydantic) make few cycles: collecting during them
     # costs ~0.1 CPU-s per start for nothing.
     gc.disable()
@@ -50,7 +53,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = build_parser()
     finally:
         gc.enable()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit:  # --help, --version, a usage error
+        release_stop_signals()
+        raise
+    if not getattr(args, "takes_stop_signals", False):
+        release_stop_signals()
     if args.command is None:
         parser.print_help()
         return 0

@@ -32,6 +32,12 @@ from pydantic_core import ErrorDetails
 
 from detectors.profile import Profile
 from detectors.settings import DetectorSettings, FeatureOverride
+from stream.client_settings import (
+    RESERVED_CLIENT_SETTINGS,
+    ClientSetting,
+    is_secret_setting,
+    librdkafka_setting_problem,
+)
 
 __all__ = [
     "ENV_PREFIX",
@@ -45,33 +51,13 @@ __all__ = [
     "ReferenceSection",
     "ServiceConfig",
     "ServiceSection",
-    "is_secret_setting",
     "load_config",
 ]
 
 ENV_PREFIX = "DRIFTWARDEN_"
 REDACTED = "***"
-_SECRET_MARKERS = ("password", "secret", "token", "key")
-_SECRET_SETTINGS = frozenset({"sasl.jaas.config", "sasl.oauthbearer.config"})
-# librdkafka settings that a typed key (or the checkpoint protocol) owns.
-_RESERVED_CLIENT_SETTINGS = {
-    "bootstrap.servers": "set kafka.bootstrap_servers instead",
-    "group.id": "set kafka.group_id instead",
-    "enable.auto.commit": "offsets are committed by the service after each checkpoint",
-}
-
 Topic = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,249}$")]
 DotPath = Annotated[str, StringConstraints(pattern=r"^[^.]+(\.[^.]+)*$")]
-
-
-def is_secret_setting(key: str) -> bool:
-    """Whether a librdkafka setting holds a secret (its value is never shown).
-
-    >>> [is_secret_setting(k) for k in ("sasl.password", "ssl.key.pem", "security.protocol")]
-    [True, True, False]
-    """
-    lowered = key.lower()
-    return lowered in _SECRET_SETTINGS or any(marker in lowered for marker in _SECRET_MARKERS)
 
 
 class _Section(BaseModel):
@@ -93,9 +79,16 @@ class KafkaSection(_Section):
     exactly_once: bool = Field(
         default=False, description="alerts, snapshot and offsets in one transaction"
     )
+    instance_id: str | None = Field(
+        default=None,
+        min_length=1,
+        pattern=r"^[A-Za-z0-9._-]{1,200}$",
+        description="this instance's static group member id and transactional id suffix; "
+        "default <hostname>-<slot>",
+    )
     consume_batch: int = Field(default=10_000, ge=1, le=1_000_000, description="records/consume")
     consume_timeout_s: float = Field(default=0.5, gt=0.0, description="consume() timeout")
-    client: dict[str, str | int | float | bool] = Field(
+    client: dict[ClientSetting, str | int | float | bool] = Field(
         default_factory=dict,
         description="librdkafka settings passed through (security.protocol, sasl.*, ssl.*)",
     )
@@ -106,9 +99,9 @@ class KafkaSection(_Section):
         if not isinstance(value, dict):
             return value
         wrong = [
-            f"'{key}' cannot be set here: {_RESERVED_CLIENT_SETTINGS[key]}"
+            f"'{key}' cannot be set here: {RESERVED_CLIENT_SETTINGS[key]}"
             for key in value
-            if key in _RESERVED_CLIENT_SETTINGS
+            if key in RESERVED_CLIENT_SETTINGS
         ] + [
             f"'{key}' must be a string, number or boolean (a librdkafka setting), "
             f"got {'nothing' if item is None else 'a ' + type(item).__name__}"
@@ -152,6 +145,12 @@ class CheckpointSection(_Section):
 
     every_records: int = Field(default=100_000, ge=1, description="records between checkpoints")
     every_seconds: float = Field(default=10.0, gt=0.0, description="seconds between checkpoints")
+    timeout_s: float = Field(
+        default=10.0, gt=0.0, description="longest wait for the broker's confirmations"
+    )
+    stall_after_s: float = Field(
+        default=30.0, gt=0.0, description="held back this long, a partition is stalled"
+    )
 
 
 class MetricsSection(_Section):
@@ -171,6 +170,11 @@ class ServiceSection(_Section):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     progress_every_s: float = Field(default=5.0, gt=0.0, description="seconds between progress")
     ready_max_lag: int = Field(default=10_000, ge=0, description="lag under which /readyz is ok")
+    liveness_timeout_s: float = Field(
+        default=120.0,
+        gt=0.0,
+        description="/healthz fails when the loop has not turned for this long",
+    )
     metrics: MetricsSection = Field(default_factory=MetricsSection)
 
     @field_validator("log_level", mode="before")
@@ -206,11 +210,12 @@ class ServiceConfig(_Section):
     _profile: Profile | None = PrivateAttr(default=None)
 
     def redacted(self) -> dict[str, Any]:
-        """The config as plain JSON-able data, with every secret client setting as ``"***"``."""
+        """The config as plain JSON-able data; each secret or unknown client setting is ``***``."""
         data = self.model_dump(mode="json", by_alias=True)
         client = data["kafka"]["client"]
         for key in client:
-            if is_secret_setting(key):
+            # An unknown key may be a misspelt secret (``sasl.passwd``): never shown either.
+            if is_secret_setting(key) or librdkafka_setting_problem(key) is not None:
                 client[key] = REDACTED
         return data
 
@@ -334,6 +339,7 @@ def load_config(
         problems += _problems(error.errors(), (), None, source, origins)
         raise ConfigError(problems) from None
     problems += _override_problems(config.detectors, source, origins)
+    problems += _liveness_problems(config, source, origins)
     problems += _attach_profile(config, path.parent, origins.get(("reference", "profile"), source))
     if problems:
         raise ConfigError(problems)
@@ -490,7 +496,9 @@ def _problems(
     """Pydantic errors as problems; ``prefix`` and ``model`` place errors of a nested model."""
     problems: list[ConfigProblem] = []
     for error in errors:
-        loc = (*prefix, *(str(part) for part in error["loc"]))
+        # A refused dict key (a kafka.client setting) is placed at the key, not under it.
+        loc = tuple(str(part) for part in error["loc"] if part != "[key]")
+        loc = (*prefix, *loc)
         if error["type"] == "extra_forbidden":
             parent: Any = model if model is not None and len(error["loc"]) == 1 else None
             if parent is None:
@@ -543,6 +551,22 @@ def _override_problems(
                     problems += _problems(error.errors(), loc, model, file, origins)
                     break
     return problems
+
+
+def _liveness_problems(
+    config: ServiceConfig, file: str, origins: Mapping[tuple[str, ...], str]
+) -> list[ConfigProblem]:
+    """The loop waits up to ``kafka.consume_timeout_s`` per turn: liveness must allow more."""
+    limit, wait = config.service.liveness_timeout_s, config.kafka.consume_timeout_s
+    if limit > wait:
+        return []
+    loc = ("service", "liveness_timeout_s")
+    what = (
+        f"must exceed kafka.consume_timeout_s ({wait:g} s), the longest the loop waits for "
+        f"records, or /healthz fails on an idle service (got {limit:g}; the default 120 also "
+        "covers slow checkpoints)"
+    )
+    return [ConfigProblem(_source(loc, file, origins), ".".join(loc), what)]
 
 
 def _attach_profile(config: ServiceConfig, folder: Path, source: str) -> list[ConfigProblem]:

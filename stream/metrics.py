@@ -140,6 +140,11 @@ class ServiceMetrics:
         self._assigned_partitions = Gauge(
             "driftwarden_assigned_partitions", "Input partitions assigned.", registry=reg
         )
+        self._stalled_partitions = Gauge(
+            "driftwarden_partitions_stalled",
+            "Input partitions whose progress waits for the broker to accept their outputs.",
+            registry=reg,
+        )
         self._feature_statistic = Gauge(
             "driftwarden_feature_statistic",
             "Latest drift statistic per feature (at most max_feature_series features).",
@@ -204,6 +209,10 @@ class ServiceMetrics:
     def set_assigned(self, n: int) -> None:
         """The number of input partitions currently assigned to this consumer."""
         self._assigned_partitions.set(n)
+
+    def set_stalled(self, n: int) -> None:
+        """The number of input partitions stalled now (see ``stream.stalls``)."""
+        self._stalled_partitions.set(n)
 
     def update_feature_statistics(self, stats: Mapping[str, Mapping[str, float]]) -> None:
         """Set the feature gauges from ``DetectorBank.statistics()`` (or a merge of several).

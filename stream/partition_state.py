@@ -32,6 +32,11 @@ class PartitionState:
     next_offset: int | None = None
     dlq_records: int = 0
 
+    @property
+    def owner(self) -> tuple[str, int]:
+        """``(topic, partition)``: whose outputs the producer accounts for (``Owner``)."""
+        return (self.topic, self.partition)
+
     def snapshot_bytes(self) -> bytes:
         """The state-topic value: JSON with the bank, the decoder's learned kinds, the offset."""
         return msgspec.json.encode(

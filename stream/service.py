@@ -2,63 +2,63 @@
 
 One batch travels one way: ``consume(n)`` → per-partition payload lists → ``Decoder`` →
 ``FeatureBatch`` → the partition's ``DetectorBank`` → events on the alerts topic, bad records
-on the DLQ. ``Checkpointer`` makes it durable every N records or T seconds, on partition
-revoke and on shutdown.
+on the DLQ (``RecordPath``). ``Checkpointer`` makes it durable every N records or T seconds,
+on partition revoke and on shutdown; a partition whose outputs the broker will not confirm
+is held back alone (``Stalls``). The loop, never the HTTP thread, decides liveness and
+readiness, and a broker outage only pauses it (``BrokerWatch``).
 """
 
 from __future__ import annotations
 
+import json
 import signal
-import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
-import numpy as np
 import structlog
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_STORED,
+    Consumer,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 
 from detectors.bank import DetectorBank
-from detectors.feature_batch import SourcePositions
 from detectors.profile import Profile
-from stream.checkpointer import Checkpointer
-from stream.cloudevents import encode_cloudevent
+from stream.broker_watch import BrokerWatch
+from stream.checkpointer import Checkpointer, CheckpointResult, TransactionAborted
 from stream.config import ServiceConfig
 from stream.decoder import Decoder
 from stream.decoder_options import decoder_options
-from stream.delivery import TrackedProducer
-from stream.health_server import HealthServer, is_ready
+from stream.delivery import Owner, TrackedProducer
+from stream.health_server import HealthServer, Probes, readiness
+from stream.instance import InstanceIdentity, claim_identity
+from stream.logs import LibrdkafkaLog
 from stream.metrics import ServiceMetrics, merge_feature_statistics
 from stream.partition_state import PartitionState
+from stream.record_path import RecordPath, ServiceStats, group_by_partition
+from stream.stalls import Stalls
 from stream.state_store import read_latest, state_key
-from stream.topics import ensure_topics
+from stream.topics import dlq_value_limit, ensure_topics
 
 __all__ = ["DriftService", "ServiceStats"]
 
 log = structlog.get_logger(__name__)
 
-
-@dataclass(slots=True)
-class ServiceStats:
-    """Counters the progress line, the metrics and the tests read."""
-
-    records: int = 0
-    bytes: int = 0
-    dlq: int = 0
-    events: dict[str, int] = field(default_factory=dict)
-    dlq_reasons: dict[str, int] = field(default_factory=dict)
-    batches: int = 0
-    batch_seconds: list[float] = field(default_factory=list)
+_EOS_RETRY_S = 1.0
 
 
 class DriftService:
     """Runs until ``stop()`` (or SIGTERM/SIGINT); SIGHUP reloads thresholds.
 
     ``config_loader`` re-reads the config for a reload; detectors keep their state and the
-    new thresholds apply from the next batch.
+    new thresholds apply from the next batch. ``stop_requested`` lets a caller that installed
+    signal handlers before the (slow) start-up hand over a stop asked for meanwhile.
     """
 
     def __init__(
@@ -67,6 +67,7 @@ class DriftService:
         profile: Profile | None = None,
         config_loader: Callable[[], ServiceConfig] | None = None,
         verify_topics: bool = True,
+        stop_requested: threading.Event | None = None,
     ) -> None:
         self.config = config
         self.profile = profile
@@ -76,13 +77,19 @@ class DriftService:
         self.source = "/driftwarden/" + ",".join(sorted(config.kafka.input_topics))
         self.stats = ServiceStats()
         self.metrics = ServiceMetrics(topics=config.kafka.input_topics)
+        self.watch = BrokerWatch()
+        self.probes = Probes(liveness_timeout_s=config.service.liveness_timeout_s)
         self.states: dict[tuple[str, int], PartitionState] = {}
         self.assigned = False
-        self._stop = threading.Event()
+        self.identity: InstanceIdentity | None = None
+        self._stop = stop_requested or threading.Event()
         self._reload = threading.Event()
         self._consumer: Consumer | None = None
         self._producer: TrackedProducer | None = None
         self._checkpointer: Checkpointer | None = None
+        self._stalls: Stalls | None = None
+        self._path: RecordPath | None = None
+        self._dlq_value_limit = config.input.max_message_bytes
 
     # -- control ---------------------------------------------------------------------------
 
@@ -117,16 +124,22 @@ class DriftService:
         bank = DetectorBank(self.config.detectors, self.profile)
         return PartitionState(topic, partition, bank, Decoder(**self._decoder_options()))
 
-    def _clients(self) -> tuple[Consumer, TrackedProducer]:
+    def _clients(self, identity: InstanceIdentity) -> tuple[Consumer, TrackedProducer]:
         kafka = self.config.kafka
+        # Both clients report outages to the watch and log through structlog.
+        common = {"error_cb": self.watch.on_error, "logger": LibrdkafkaLog()}
         consumer_conf = self.config.librdkafka(
             **{
                 "group.id": kafka.group_id,
+                # Static membership: a restarted instance takes its partitions back at once.
+                "group.instance.id": identity.name,
                 "enable.auto.commit": False,
                 "enable.auto.offset.store": False,
                 "auto.offset.reset": "earliest",
                 "isolation.level": "read_committed",
-                **self.metrics.librdkafka_settings(),
+                "statistics.interval.ms": 5000,
+                "stats_cb": self._on_statistics,
+                **common,
             }
         )
         producer_conf = self.config.librdkafka(
@@ -138,24 +151,36 @@ class DriftService:
                 # Snapshots of many features exceed librdkafka's 1 MB default; the state
                 # topic is created with the same 16 MiB limit (stream/topics.py).
                 "message.max.bytes": 16 * 1024 * 1024,
+                **common,
             }
         )
         if kafka.exactly_once:
-            producer_conf["transactional.id"] = (
-                f"driftwarden-{kafka.group_id}-{socket.gethostname()}"
-            )
+            producer_conf["transactional.id"] = identity.transactional_id(kafka.group_id)
         producer = Producer(producer_conf)
         if kafka.exactly_once:
             producer.init_transactions(30)
         return Consumer(consumer_conf), TrackedProducer(producer)
 
+    def _on_statistics(self, stats_json: str) -> None:
+        self.metrics.stats_callback(stats_json)
+        try:
+            self.watch.on_stats(json.loads(stats_json))
+        except (ValueError, AttributeError, TypeError):
+            pass  # already logged by metrics.stats_callback
+
     # -- rebalance -------------------------------------------------------------------------
 
-    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _restore(self, partitions: list[TopicPartition]) -> None:
+        """Each partition's state from its latest snapshot (fresh without one), and the
+        partition's position set to the offset the snapshot names."""
         keys = {
             state_key(self.config.kafka.group_id, tp.topic, tp.partition): tp for tp in partitions
         }
-        saved = read_latest(self.config.librdkafka(), self.config.kafka.state_topic, keys)
+        saved = read_latest(
+            self.config.librdkafka(logger=LibrdkafkaLog(), error_cb=self.watch.on_error),
+            self.config.kafka.state_topic,
+            keys,
+        )
         options = self._decoder_options()
         for key, tp in keys.items():
             payload = saved.get(key)
@@ -163,8 +188,7 @@ class DriftService:
                 state = PartitionState.restore(
                     payload, self.config.detectors, self.profile, options
                 )
-                if state.next_offset is not None:
-                    tp.offset = state.next_offset
+                tp.offset = state.next_offset if state.next_offset is not None else OFFSET_STORED
                 log.info(
                     "partition_restored",
                     topic=tp.topic,
@@ -174,191 +198,233 @@ class DriftService:
                 )
             else:
                 state = self._new_state(tp.topic, tp.partition)
+                tp.offset = OFFSET_STORED
                 log.info("partition_new", topic=tp.topic, partition=tp.partition)
             self.states[(tp.topic, tp.partition)] = state
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._restore(partitions)
         consumer.assign(partitions)
         self.assigned = True
         self.metrics.set_assigned(len(self.states))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         if self._checkpointer is not None and self.states:
-            self._checkpointer.checkpoint(self.states.values())
-        for tp in partitions:
-            self.states.pop((tp.topic, tp.partition), None)
-        self.assigned = bool(self.states)
-        self.metrics.set_assigned(len(self.states))
+            self._checkpoint(time.monotonic())
+        self._drop(partitions)
         log.info("partitions_revoked", partitions=len(partitions))
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._drop(partitions)
+        log.warning("partitions_lost", partitions=len(partitions))
+
+    def _drop(self, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
-            self.states.pop((tp.topic, tp.partition), None)
+            owner = (tp.topic, tp.partition)
+            self.states.pop(owner, None)
+            if self._producer is not None:
+                self._producer.forget(owner)
+            if self._stalls is not None:
+                self._stalls.forget(owner)
         self.assigned = bool(self.states)
         self.metrics.set_assigned(len(self.states))
-        log.warning("partitions_lost", partitions=len(partitions))
+
+    def _rewind(self, consumer: Consumer) -> None:
+        """Exactly-once, after an aborted transaction: every partition back to its last
+        snapshot, so the aborted outputs are produced again and nothing is counted twice."""
+        partitions = [TopicPartition(t, p) for t, p in self.states]
+        self.states.clear()
+        self._restore(partitions)
+        for tp in partitions:
+            if tp.offset == OFFSET_STORED:
+                committed = consumer.committed([TopicPartition(tp.topic, tp.partition)], 30)
+                tp.offset = committed[0].offset if committed[0].offset >= 0 else 0
+            consumer.seek(tp)
+        log.warning("partitions_rewound", partitions=len(partitions))
 
     # -- the loop --------------------------------------------------------------------------
 
     def run(self) -> None:
         """Consume until stopped; always finishes with a checkpoint when it can."""
+        if self._stop.is_set():
+            log.info("service_stopped", records=0, dlq=0, before_start=True)
+            return
         kafka = self.config.kafka
         if self.verify_topics:
             ensure_topics(self.config)
-        consumer, producer = self._clients()
-        self._consumer, self._producer = consumer, producer
-        checkpointer = Checkpointer(
-            consumer, producer, kafka.state_topic, kafka.group_id, kafka.exactly_once
-        )
-        self._checkpointer = checkpointer
-        consumer.subscribe(
-            list(kafka.input_topics),
-            on_assign=self._on_assign,
-            on_revoke=self._on_revoke,
-            on_lost=self._on_lost,
-        )
-        checkpointer.begin()
-        health = self._start_health_server()
-        since_checkpoint = 0
-        last_checkpoint = time.monotonic()
-        last_progress = time.monotonic()
-        progress_records = 0
-        log.info("service_started", topics=list(kafka.input_topics), group=kafka.group_id)
+            self._dlq_value_limit = dlq_value_limit(self.config)
+        self.identity = claim_identity(kafka.group_id, kafka.instance_id)
+        health = self._start_health_server()  # first: a port in use leaves no client open
         try:
-            while not self._stop.is_set():
-                if self._reload.is_set():
-                    self._reload.clear()
-                    self._apply_reload()
-                messages = consumer.consume(kafka.consume_batch, kafka.consume_timeout_s)
-                if messages:
-                    started = time.perf_counter()
-                    since_checkpoint += self._process(messages)
-                    self.stats.batch_seconds.append(time.perf_counter() - started)
-                    del self.stats.batch_seconds[:-1000]
-                    producer.poll()
-                now = time.monotonic()
-                if since_checkpoint and (
-                    since_checkpoint >= self.config.checkpoint.every_records
-                    or now - last_checkpoint >= self.config.checkpoint.every_seconds
-                ):
-                    checkpointer.checkpoint(self.states.values())
-                    self.metrics.observe_checkpoint()
-                    since_checkpoint, last_checkpoint = 0, now
-                if now - last_progress >= self.config.service.progress_every_s:
-                    rate = (self.stats.records - progress_records) / (now - last_progress)
-                    log.info(
-                        "progress",
-                        records_per_s=round(rate),
-                        records=self.stats.records,
-                        lag=self.lag(),
-                        events=sum(self.stats.events.values()),
-                        dlq=self.stats.dlq,
-                    )
-                    last_progress, progress_records = now, self.stats.records
-                    self.metrics.update_feature_statistics(
-                        merge_feature_statistics(
-                            [s.bank.statistics() for s in self.states.values()]
-                        )
-                    )
-            if self.states:
-                checkpointer.checkpoint(self.states.values())
-                self.metrics.observe_checkpoint()
+            self._serve(self.identity)
         finally:
             if health is not None:
                 health.stop()
-            consumer.close()
-            producer.producer.flush(10)
             log.info("service_stopped", records=self.stats.records, dlq=self.stats.dlq)
+
+    def _serve(self, identity: InstanceIdentity) -> None:
+        """Clients up, the loop, a last checkpoint, clients down."""
+        kafka = self.config.kafka
+        consumer, producer = self._clients(identity)
+        self._consumer, self._producer = consumer, producer
+        checkpointer = Checkpointer(
+            consumer,
+            producer,
+            kafka.state_topic,
+            kafka.group_id,
+            kafka.exactly_once,
+            self.config.checkpoint.timeout_s,
+        )
+        self._checkpointer = checkpointer
+        self._stalls = Stalls(producer, self.config.checkpoint.stall_after_s)
+        self._path = RecordPath(
+            producer,
+            kafka.alerts_topic,
+            kafka.dlq_topic,
+            self.source,
+            self._dlq_value_limit,
+            self.stats,
+            self.metrics,
+        )
+        try:
+            consumer.subscribe(
+                list(kafka.input_topics),
+                on_assign=self._on_assign,
+                on_revoke=self._on_revoke,
+                on_lost=self._on_lost,
+            )
+            checkpointer.begin()
+            log.info(
+                "service_started",
+                topics=list(kafka.input_topics),
+                group=kafka.group_id,
+                instance=identity.name,
+            )
+            self._loop(consumer, producer, checkpointer)
+            if self.states:
+                result = self._checkpoint(time.monotonic())
+                if result.held:
+                    log.warning(
+                        "stopped_with_unconfirmed_outputs",
+                        partitions=[f"{s.topic}[{s.partition}]" for s in result.held],
+                        note="a restart replays these partitions from their last snapshot",
+                    )
+        finally:
+            consumer.close()
+            producer.producer.flush(self.config.checkpoint.timeout_s)
+
+    def _loop(
+        self, consumer: Consumer, producer: TrackedProducer, checkpointer: Checkpointer
+    ) -> None:
+        kafka = self.config.kafka
+        since_checkpoint = 0
+        owed = False  # the last checkpoint had to hold partitions back
+        last_checkpoint = last_probe = time.monotonic()
+        last_progress, progress_records = last_checkpoint, 0
+        while not self._stop.is_set():
+            now = time.monotonic()
+            self.probes.beat(now)
+            if self._reload.is_set():
+                self._reload.clear()
+                self._apply_reload()
+            producer.retry_due()
+            if checkpointer.pending:  # exactly-once: a commit waits for the broker
+                self._stop.wait(_EOS_RETRY_S)
+                consumer.consume(1, 0)  # serve rebalance callbacks; partitions are paused
+                owed = bool(self._checkpoint(time.monotonic(), consumer).held)
+                continue
+            messages = consumer.consume(kafka.consume_batch, kafka.consume_timeout_s)
+            if messages:
+                started = time.perf_counter()
+                since_checkpoint += self._process(messages)
+                self.stats.batch_seconds.append(time.perf_counter() - started)
+                del self.stats.batch_seconds[:-1000]
+            producer.poll()
+            now = time.monotonic()
+            due = now - last_checkpoint >= self.config.checkpoint.every_seconds
+            if (
+                (since_checkpoint or owed)
+                and self.watch.reachable
+                and (due or since_checkpoint >= self.config.checkpoint.every_records)
+            ):
+                result = self._checkpoint(now, consumer)
+                owed = bool(result.held)
+                since_checkpoint, last_checkpoint = 0, time.monotonic()
+            if now - last_probe >= 1.0:
+                self._update_readiness()
+                last_probe = now
+            if now - last_progress >= self.config.service.progress_every_s:
+                self._log_progress(now - last_progress, progress_records)
+                last_progress, progress_records = now, self.stats.records
+
+    def _checkpoint(self, now: float, consumer: Consumer | None = None) -> CheckpointResult:
+        """One checkpoint, then pause the partitions it stalls and resume the ones it frees."""
+        checkpointer, stalls = self._checkpointer, self._stalls
+        assert checkpointer is not None and stalls is not None
+        consumer = consumer or self._consumer
+        try:
+            result = checkpointer.checkpoint(list(self.states.values()))
+        except TransactionAborted:
+            assert consumer is not None
+            self._rewind(consumer)
+            return CheckpointResult([], list(self.states.values()))
+        if result.committed:
+            self.metrics.observe_checkpoint()
+        covered: list[Owner] = [(tp.topic, tp.partition) for tp in result.committed]
+        to_pause, to_resume = stalls.update((s.owner for s in result.held), covered, now)
+        if checkpointer.exactly_once:  # nothing is consumed while a commit is pending
+            paused = checkpointer.pending
+            to_pause, to_resume = (list(self.states), []) if paused else ([], covered)
+        if consumer is not None and to_pause:
+            consumer.pause([TopicPartition(t, p) for t, p in to_pause])
+        if consumer is not None and to_resume:
+            consumer.resume([TopicPartition(t, p) for t, p in to_resume])
+        self.metrics.set_stalled(len(stalls.stalled))
+        return result
+
+    def _update_readiness(self) -> None:
+        stalled = self._stalls.stalled if self._stalls is not None else []
+        if stalled:
+            self.probes.set_ready(False, f"{len(stalled)} partition(s) stalled")
+            return
+        lag, max_lag = self.lag(), self.config.service.ready_max_lag
+        self.probes.set_ready(*readiness(self.assigned, lag, max_lag, self.watch.reachable))
+
+    def _log_progress(self, seconds: float, records_before: int) -> None:
+        log.info(
+            "progress",
+            records_per_s=round((self.stats.records - records_before) / seconds),
+            records=self.stats.records,
+            lag=self.lag(),
+            events=sum(self.stats.events.values()),
+            dlq=self.stats.dlq,
+        )
+        self.metrics.update_feature_statistics(
+            merge_feature_statistics([s.bank.statistics() for s in self.states.values()])
+        )
 
     def _start_health_server(self) -> HealthServer | None:
         settings = self.config.service.metrics
         if not settings.enabled:
             return None
-        server = HealthServer(
-            self.metrics,
-            host=settings.host,
-            port=settings.port,
-            live=lambda: not self._stop.is_set(),
-            ready=lambda: is_ready(self.assigned, self.lag(), self.config.service.ready_max_lag),
-        )
+        server = HealthServer(self.metrics, self.probes, host=settings.host, port=settings.port)
         server.start()
         log.info("metrics_server_started", host=settings.host, port=server.port)
         return server
 
     def _process(self, messages: list[Message]) -> int:
-        groups: dict[tuple[str, int], list[Message]] = {}
-        # Usually the whole batch is good records of one partition: checked at C speed.
-        clean = not any(map(Message.error, messages))
-        topics, partitions = (
-            set(map(Message.topic, messages)),
-            set(map(Message.partition, messages)),
-        )
-        if clean and len(topics) == 1 and len(partitions) == 1:
-            groups[(topics.pop() or "", partitions.pop() or 0)] = messages
-            messages = []
-        for msg in messages:
-            err = msg.error()
-            if err is not None:
-                if err.code() == KafkaError._PARTITION_EOF:
-                    continue
-                if err.fatal():
-                    raise KafkaException(err)
-                log.warning("consume_error", error=err.str())
-                continue
-            groups.setdefault((msg.topic() or "", msg.partition() or 0), []).append(msg)
+        groups = group_by_partition(messages)
+        if groups:
+            self.watch.seen_alive()
+        assert self._path is not None
         processed = 0
-        for (topic, partition), group in groups.items():
-            state = self.states.get((topic, partition))
+        for owner, group in groups.items():
+            state = self.states.get(owner)
             if state is None:
-                state = self.states[(topic, partition)] = self._new_state(topic, partition)
-            processed += self._process_partition(state, group)
+                state = self.states[owner] = self._new_state(*owner)
+            processed += self._path.process(state, group)
         self.stats.batches += 1
         return processed
-
-    def _process_partition(self, state: PartitionState, group: list[Message]) -> int:
-        started = time.perf_counter()
-        producer = self._producer
-        assert producer is not None
-        n = len(group)
-        payloads = list(map(Message.value, group))
-        offsets = np.fromiter(map(Message.offset, group), dtype=np.int64, count=n)
-        positions = SourcePositions(
-            sources=(state.topic,),
-            source_ids=np.zeros(n, dtype=np.int32),
-            partitions=np.full(n, state.partition, dtype=np.int32),
-            offsets=offsets,
-        )
-        result = state.decoder.decode(payloads, positions)
-        kafka = self.config.kafka
-        for rejected in result.rejected:
-            msg = group[rejected.index]
-            headers: list[tuple[str, str | bytes | None]] = [
-                ("driftwarden.reason", rejected.reason),
-                ("driftwarden.detail", rejected.detail[:1000]),
-                ("driftwarden.source.topic", state.topic),
-                ("driftwarden.source.partition", str(state.partition)),
-                ("driftwarden.source.offset", str(msg.offset())),
-            ]
-            producer.produce(kafka.dlq_topic, msg.value() or b"", key=msg.key(), headers=headers)
-            self.stats.dlq_reasons[rejected.reason] = (
-                self.stats.dlq_reasons.get(rejected.reason, 0) + 1
-            )
-            self.metrics.observe_dlq(rejected.reason)
-        state.dlq_records += len(result.rejected)
-        self.stats.dlq += len(result.rejected)
-        if result.batch is not None:
-            for event in state.bank.process(result.batch):
-                original = group[int(result.accepted_index[event.index])]
-                timestamp_type, timestamp = original.timestamp()
-                value = encode_cloudevent(event, self.source, timestamp if timestamp_type else None)
-                producer.produce(kafka.alerts_topic, value, key=event.feature.encode())
-                kind = event.type.value
-                self.stats.events[kind] = self.stats.events.get(kind, 0) + 1
-                self.metrics.observe_event(kind)
-        state.next_offset = int(offsets[-1]) + 1
-        nbytes = sum(map(len, filter(None, payloads)))
-        self.stats.records += n
-        self.stats.bytes += nbytes
-        self.metrics.observe_batch(state.topic, n, nbytes, time.perf_counter() - started)
-        return n
 
     def _apply_reload(self) -> None:
         if self.config_loader is None:
@@ -377,7 +443,11 @@ class DriftService:
         log.info("config_reloaded", changes=[list(c) for c in changes])
 
     def lag(self) -> int | None:
-        """Records between the consumer's position and the high watermark, all partitions."""
+        """Records between each partition's next offset and its high watermark, summed.
+
+        Only the loop's thread calls this: the consumer is not safe to share with the HTTP
+        thread (a call from there waits behind ``consume()``).
+        """
         consumer = self._consumer
         if consumer is None or not self.states:
             return None

@@ -1,14 +1,17 @@
-"""Check, and on request create, the topics the service reads and writes."""
+"""Check, and on request create, the topics the service reads and writes; learn how large a
+DLQ record may be."""
 
 from __future__ import annotations
 
 import structlog
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 from stream.config import ServiceConfig
+from stream.dead_letters import RESERVED_BYTES
+from stream.logs import LibrdkafkaLog
 
-__all__ = ["TopicsMissing", "ensure_topics"]
+__all__ = ["TopicsMissing", "dlq_value_limit", "ensure_topics"]
 
 log = structlog.get_logger(__name__)
 
@@ -27,7 +30,7 @@ class TopicsMissing(RuntimeError):
 def ensure_topics(config: ServiceConfig, timeout_s: float = 30.0) -> list[str]:
     """Return the topics created; raise ``TopicsMissing`` naming every absent topic."""
     kafka = config.kafka
-    admin = AdminClient(config.librdkafka())
+    admin = AdminClient(config.librdkafka(logger=LibrdkafkaLog()))
     try:
         existing = set(admin.list_topics(timeout=timeout_s).topics)
     except KafkaException as exc:
@@ -47,12 +50,15 @@ def ensure_topics(config: ServiceConfig, timeout_s: float = 30.0) -> list[str]:
             f"missing topics on {kafka.bootstrap_servers}: {described}; create them, or set "
             "kafka.create_topics: true"
         )
+    # The DLQ takes a rejected record whole up to input.max_message_bytes (cut beyond it).
+    dlq_config = {"max.message.bytes": str(config.input.max_message_bytes + RESERVED_BYTES)}
+    topic_configs = {kafka.state_topic: STATE_TOPIC_CONFIG, kafka.dlq_topic: dlq_config}
     new_topics = [
         NewTopic(
             name,
             num_partitions=kafka.topic_partitions,
             replication_factor=kafka.topic_replication,
-            config=STATE_TOPIC_CONFIG if name == kafka.state_topic else {},
+            config=topic_configs.get(name, {}),
         )
         for name in missing
     ]
@@ -63,3 +69,34 @@ def ensure_topics(config: ServiceConfig, timeout_s: float = 30.0) -> list[str]:
             raise TopicsMissing(f"could not create topic {name}: {exc.args[0].str()}") from exc
         log.info("topic_created", topic=name, role=wanted[name])
     return missing
+
+
+def dlq_value_limit(config: ServiceConfig, timeout_s: float = 30.0) -> int:
+    """The largest DLQ record value the service sends: ``input.max_message_bytes``, or less
+    when the DLQ topic's ``max.message.bytes`` would refuse that (logged once, with the fix).
+
+    Falls back to ``input.max_message_bytes`` when the topic's config cannot be read (no
+    DescribeConfigs permission, say): a refusal then stalls the partition, loudly.
+    """
+    wanted = config.input.max_message_bytes
+    topic = config.kafka.dlq_topic
+    admin = AdminClient(config.librdkafka(logger=LibrdkafkaLog()))
+    resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
+    try:
+        described = admin.describe_configs([resource])[resource].result(timeout=timeout_s)
+        topic_max = int(described["max.message.bytes"].value)
+    except (KafkaException, KeyError, ValueError, TypeError) as exc:
+        log.warning("dlq_limit_unknown", topic=topic, error=str(exc))
+        return wanted
+    if topic_max - RESERVED_BYTES >= wanted:
+        return wanted
+    limit = max(1, topic_max - RESERVED_BYTES)
+    log.warning(
+        "dlq_topic_limit_low",
+        topic=topic,
+        max_message_bytes=topic_max,
+        value_limit=limit,
+        fix=f"set max.message.bytes of {topic} to {wanted + RESERVED_BYTES} to keep rejected "
+        "records whole",
+    )
+    return limit

@@ -1,10 +1,13 @@
-"""The console script answers --version and --help as an installed command."""
+"""The console script: --version and --help, and how ``run`` fails before it serves."""
 
 from __future__ import annotations
 
+import json
+import socket
 import subprocess
 import sys
 from importlib.metadata import version
+from pathlib import Path
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -24,3 +27,100 @@ def test_help_describes_the_tool_and_exits_zero() -> None:
     assert result.returncode == 0
     assert "usage: driftwarden" in result.stdout
     assert "drift" in result.stdout
+
+
+# The service stands in for DriftService: its run() starts the HTTP endpoint as the real
+# one does (stream/service.py), without Kafka, so the test needs no broker.
+_RUN_WITH_ENDPOINT_ONLY = """
+import sys
+
+import stream.service
+from stream.health_server import HealthServer, Probes
+from stream.metrics import ServiceMetrics
+
+
+class EndpointOnly:
+    def __init__(self, config, *args, **kwargs):
+        self.config = config
+
+    def install_signal_handlers(self):
+        pass
+
+    def run(self):
+        settings = self.config.service.metrics
+        HealthServer(ServiceMetrics(), Probes(), settings.host, settings.port).start()
+
+
+stream.service.DriftService = EndpointOnly
+from stream.cli import main
+
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _config(folder: Path, extra: str = "") -> Path:
+    path = folder / "service.yaml"
+    path.write_text(
+        "kafka:\n"
+        "  bootstrap_servers: 127.0.0.1:1\n"
+        "  input_topics: [features]\n"
+        f"{extra}"
+        "service:\n"
+        "  log_format: json\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_run_on_a_taken_metrics_port_says_so_in_one_line_and_exits_two(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        path = _config(tmp_path)
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                _RUN_WITH_ENDPOINT_ONLY,
+                "run",
+                "--config",
+                str(path),
+                "--set",
+                f"service.metrics.port={port}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    message = (
+        f"service.metrics.port {port} on 127.0.0.1 is already in use "
+        "(set service.metrics.port, or 0 for a free port)"
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[-1] == f"driftwarden run: {message}"
+    logged = [json.loads(line) for line in lines if line.startswith("{")]
+    errors = [event for event in logged if event["level"] == "error"]
+    assert errors == [
+        {
+            **errors[0],
+            "event": "metrics_port_in_use",
+            "host": "127.0.0.1",
+            "port": port,
+            "error": message,
+        }
+    ]
+
+
+def test_run_refuses_a_misspelt_secret_setting_without_showing_its_value(tmp_path: Path) -> None:
+    secret = "hunter2-s3cr3t"
+    path = _config(tmp_path, f"  client: {{sasl.passwd: {secret}}}\n")
+    result = _run("run", "--config", str(path))
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"driftwarden run: {path}: kafka.client.sasl.passwd: unknown librdkafka setting "
+        "(did you mean 'sasl.password'?)\n"
+    )
+    assert secret not in result.stdout + result.stderr

@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel
 
 from detectors.profile import CategoricalSummary, FeatureProfile, NumericSummary, Profile
+from stream.client_settings import COMMON_SETTINGS, is_secret_setting, librdkafka_setting_problem
 from stream.commands.config_cmd import config_schema_text, run
 from stream.config import REDACTED, ConfigError, ServiceConfig, load_config
 
@@ -173,6 +174,95 @@ def test_client_settings_owned_by_typed_keys_are_refused(tmp_path: Path) -> None
     assert line.endswith("kafka.client: 'group.id' cannot be set here: set kafka.group_id instead")
 
 
+def test_consumer_only_and_producer_only_librdkafka_settings_are_accepted(
+    tmp_path: Path,
+) -> None:
+    client = {
+        "isolation.level": "read_committed",  # consumer only
+        "enable.partition.eof": False,  # consumer only
+        "linger.ms": 5,  # producer only
+        "compression.type": "zstd",  # producer only
+        "ssl.endpoint.identification.algorithm": "none",
+        "log.connection.close": False,
+    }
+    document = yaml.safe_load(MINIMAL)
+    document["kafka"]["client"] = client
+    config = load_config(_write(tmp_path, yaml.safe_dump(document)), env={})
+    assert config.kafka.client == client
+
+
+def test_a_misspelt_client_setting_is_one_line_that_never_shows_its_value(
+    tmp_path: Path,
+) -> None:
+    path = _write(tmp_path, MINIMAL + f"  client: {{sasl.passwd: {SECRET}}}\n")
+    assert _errors(path) == [
+        f"{path}: kafka.client.sasl.passwd: unknown librdkafka setting "
+        "(did you mean 'sasl.password'?)"
+    ]
+    from_env = _errors(
+        _write(tmp_path, MINIMAL, "other.yaml"),
+        ["kafka.client.SSL.Key.Pasword=" + SECRET],
+        env={"DRIFTWARDEN_KAFKA__CLIENT__SASL_PASSWD": SECRET},
+    )
+    assert from_env == [
+        "$DRIFTWARDEN_KAFKA__CLIENT__SASL_PASSWD: kafka.client.sasl.passwd: unknown librdkafka "
+        "setting (did you mean 'sasl.password'?)",
+        "--set: kafka.client.SSL.Key.Pasword: unknown librdkafka setting "
+        "(did you mean 'ssl.key.password'?)",
+    ]
+    assert SECRET not in "\n".join(from_env)
+
+
+def test_an_unknown_setting_without_a_near_name_points_at_the_librdkafka_manual(
+    tmp_path: Path,
+) -> None:
+    (line,) = _errors(_write(tmp_path, MINIMAL + "  client: {zzz: 1}\n"))
+    assert line.endswith(
+        "kafka.client.zzz: unknown librdkafka setting (the settings are listed in "
+        "https://github.com/confluentinc/librdkafka/blob/master/CONFIGURATION.md)"
+    )
+
+
+def test_python_callbacks_of_confluent_kafka_are_refused_as_client_settings(
+    tmp_path: Path,
+) -> None:
+    text = MINIMAL + "  client: {stats_cb: print, on_commit: x, dr_msg_cb: y}\n"
+    assert _errors(_write(tmp_path, text)) == [
+        f"{tmp_path / 'config.yaml'}: kafka.client.{key}: {what}, which a config file cannot give"
+        for key, what in [
+            ("stats_cb", "a confluent-kafka Python callback"),
+            ("on_commit", "a confluent-kafka Python callback"),
+            ("dr_msg_cb", "a librdkafka callback or internal property"),
+        ]
+    ]
+
+
+def test_every_did_you_mean_hint_is_a_setting_librdkafka_has() -> None:
+    assert [key for key in COMMON_SETTINGS if librdkafka_setting_problem(key)] == []
+
+
+def test_asking_librdkafka_about_a_setting_starts_no_client(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    tasks = Path("/proc/self/task")
+    before = len(list(tasks.iterdir())) if tasks.exists() else None
+    assert librdkafka_setting_problem("sasl.kerberos.min.time.before.relogin") is None
+    assert librdkafka_setting_problem("ssl.engine.id") is None
+    assert librdkafka_setting_problem("no.such.setting.anywhere") is not None
+    if before is not None:  # librdkafka's threads are native: count the process's threads
+        assert len(list(tasks.iterdir())) == before
+    assert capfd.readouterr().err == ""  # no CONFWARN from a client being created
+
+
+def test_liveness_timeout_must_exceed_the_consume_timeout(tmp_path: Path) -> None:
+    path = _write(tmp_path, MINIMAL)
+    assert load_config(path, env={}).service.liveness_timeout_s == 120.0
+    (line,) = _errors(path, ["service.liveness_timeout_s=0.5"])
+    assert line.startswith(
+        "--set: service.liveness_timeout_s: must exceed kafka.consume_timeout_s (0.5 s)"
+    )
+
+
 def test_unquoted_yaml_null_selects_the_null_mode_of_on_wrong_type(tmp_path: Path) -> None:
     config = load_config(_write(tmp_path, MINIMAL + "input: {on_wrong_type: null}\n"), env={})
     assert config.input.on_wrong_type == "null"
@@ -275,6 +365,32 @@ def test_redacted_hides_every_secret_client_setting(tmp_path: Path) -> None:
     assert SECRET not in json.dumps(redacted)
     assert redacted["kafka"]["client"]["sasl.jaas.config"] == REDACTED
     assert redacted["kafka"]["client"]["sasl.oauthbearer.token.endpoint.url"] == REDACTED  # "token"
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["sasl.passwd", "db.pwd", "sasl.aws.credentials", "x.jaas.file", "ssl.private.pem"],
+)
+def test_likely_secrets_are_secret_settings(key: str) -> None:
+    assert is_secret_setting(key) and is_secret_setting(key.upper())
+
+
+def test_redacted_hides_the_value_of_a_key_librdkafka_does_not_know(tmp_path: Path) -> None:
+    config = load_config(_write(tmp_path, MINIMAL), env={})
+    # Validation refuses such a key; a copy made without validation must still not show it.
+    config.kafka = config.kafka.model_copy(update={"client": {"sasl.pasword": SECRET}})
+    assert config.redacted()["kafka"]["client"] == {"sasl.pasword": REDACTED}
+
+
+def test_config_show_never_prints_a_misspelt_secret(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _write(tmp_path, MINIMAL + f"  client: {{sasl.passwd: {SECRET}}}\n")
+    assert run(["show", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert SECRET not in captured.err
+    assert "kafka.client.sasl.passwd: unknown librdkafka setting" in captured.err
 
 
 def test_config_show_prints_the_effective_config_without_secrets(

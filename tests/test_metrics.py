@@ -14,7 +14,7 @@ import structlog
 from prometheus_client.parser import text_string_to_metric_families
 
 from stream.config import load_config
-from stream.health_server import HealthServer, is_ready
+from stream.health_server import HealthServer, Probes, is_ready
 from stream.logs import configure_logging
 from stream.metrics import FEATURE_STATISTICS, ServiceMetrics, merge_feature_statistics
 
@@ -292,37 +292,32 @@ def test_statistics_of_several_banks_merge_with_the_last_value_winning() -> None
 
 
 @pytest.fixture
-def flags() -> dict[str, bool]:
-    return {"live": True, "ready": False}
+def now() -> list[float]:
+    return [0.0]
 
 
 @pytest.fixture
-def server(metrics: ServiceMetrics, flags: dict[str, bool]) -> Iterator[HealthServer]:
-    with HealthServer(
-        metrics, "127.0.0.1", 0, live=lambda: flags["live"], ready=lambda: flags["ready"]
-    ) as running:
+def probes(now: list[float]) -> Probes:
+    return Probes(liveness_timeout_s=10, clock=lambda: now[0])
+
+
+@pytest.fixture
+def server(metrics: ServiceMetrics, probes: Probes) -> Iterator[HealthServer]:
+    with HealthServer(metrics, probes, "127.0.0.1", 0) as running:
         yield running
 
 
-def test_healthz_and_readyz_follow_their_callables(
-    server: HealthServer, flags: dict[str, bool]
+def test_healthz_and_readyz_follow_the_probes(
+    server: HealthServer, probes: Probes, now: list[float]
 ) -> None:
     base = f"http://127.0.0.1:{server.port}"
     assert _get(f"{base}/healthz") == (200, b"ok\n")
     assert _get(f"{base}/readyz")[0] == 503
-    flags["ready"] = True
+    probes.set_ready(True, "lag 0 <= 10000")
     assert _get(f"{base}/readyz") == (200, b"ok\n")
-    flags["live"] = False
+    now[0] += 11
     assert _get(f"{base}/healthz")[0] == 503
     assert _get(f"{base}/nothing-here")[0] == 404
-
-
-def test_a_probe_that_raises_answers_503(metrics: ServiceMetrics) -> None:
-    def broken() -> bool:
-        raise RuntimeError("consumer gone")
-
-    with HealthServer(metrics, port=0, live=broken, ready=broken) as server:
-        assert _get(f"http://127.0.0.1:{server.port}/readyz")[0] == 503
 
 
 def test_metrics_endpoint_serves_parseable_exposition(
@@ -353,7 +348,7 @@ def test_metrics_endpoint_serves_parseable_exposition(
 
 
 def test_the_server_binds_to_loopback_by_default(metrics: ServiceMetrics) -> None:
-    assert HealthServer(metrics, port=0).host == "127.0.0.1"
+    assert HealthServer(metrics, Probes(), port=0).host == "127.0.0.1"
 
 
 def test_ready_needs_assignment_and_a_known_lag_within_the_limit() -> None:
@@ -399,7 +394,7 @@ def test_no_secret_from_the_config_reaches_metrics_or_logs(
     metrics.set_assigned(1)
     metrics.stats_callback(_stats({"features": {0: (42, True)}}))
     metrics.update_feature_statistics(_bank_statistics(["age", "income"]))
-    with HealthServer(metrics, config.service.metrics.host, 0) as server:
+    with HealthServer(metrics, Probes(), config.service.metrics.host, 0) as server:
         status, body = _get(f"http://{server.host}:{server.port}/metrics")
     assert status == 200 and b"driftwarden_records_total" in body
     assert SECRET.encode() not in body

@@ -92,6 +92,8 @@ def test_sigkill_restarts_lose_nothing_count_nothing_twice_and_repeat_the_same_a
         time.sleep(rng.uniform(0.5, 3.0))  # a random point while it consumes
         service.kill()
     final = ServiceProcess(crash_config, tmp_path / "final.log")
+    # The crashing runs may have consumed everything already: the stop must not race start-up.
+    final.wait_for_log("service_started", timeout=60)
     _run_to_the_end(final, kafka_bootstrap, crashing.state)
 
     # (a) every record counted exactly once in detector state

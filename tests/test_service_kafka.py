@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -9,11 +10,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import yaml
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient
 
 from tests.service_data import CHANGED, UNCHANGED, live_records, training_profile
 from tests.service_harness import (
     REPO_DIR,
     ServiceProcess,
+    ServiceTopics,
     alert_payloads,
     latest_snapshots,
     make_topics,
@@ -62,6 +66,10 @@ def test_every_pitfall_reaches_the_alerts_topic_on_the_right_feature(
         assert ce["data"]["record"]["offset"] >= 20_000
     keys = {m.key().decode() for m in messages}
     assert keys == {ce["subject"] for ce in alert_payloads(messages)}
+    # Structured mode of the CloudEvents Kafka binding: without this header SDKs read the
+    # message as binary mode and reject it.
+    content_types = {dict(m.headers() or [])["content-type"] for m in messages}
+    assert content_types == {b"application/cloudevents+json"}
 
 
 def test_poison_records_land_in_the_dlq_and_the_service_stays_up(
@@ -112,6 +120,10 @@ def test_poison_records_land_in_the_dlq_and_the_service_stays_up(
         headers = dict(m.headers())
         assert headers["driftwarden.source.topic"].decode() == topics.input
         assert int(headers["driftwarden.source.offset"]) >= 1000
+        assert headers["content-type"] == b"application/octet-stream"
+    (cut,) = [m for m in dlq if dict(m.headers())["driftwarden.reason"] == b"too_large"]
+    assert cut.value() == poison[7][:10_000]
+    assert dict(cut.headers())["driftwarden.truncated"] == str(len(poison[7])).encode()
     (state,) = latest_snapshots(kafka_bootstrap, topics.state).values()
     assert state["bank"]["records_seen"] == 3000
     assert state["dlq_records"] == len(poison)
@@ -254,3 +266,39 @@ def test_a_config_with_an_unknown_key_fails_at_start_with_the_key_path(tmp_path:
     assert result.returncode == 2
     assert "detectors.numeric.adwin.deltaa" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_record_too_large_for_the_dlq_topic_is_kept_cut_with_its_reason_and_never_lost(
+    kafka_bootstrap: str, kafka_topics: Callable[..., str], tmp_path: Path
+) -> None:
+    """A 2.4 MB incompressible record: rejected as too large, its DLQ record cut to fit the
+    DLQ topic the service created, and the partition goes on past it only once it is there."""
+    source = kafka_topics(partitions=1, config={"max.message.bytes": str(4 * 1024 * 1024)})
+    names = {role: f"{source}-{role}" for role in ("alerts", "dlq", "state")}
+    topics = ServiceTopics(input=source, **names)
+    config = write_config(
+        tmp_path / "config.yaml", kafka_bootstrap, topics, extra={"kafka": {"create_topics": True}}
+    )
+    huge = b'{"blob": "' + os.urandom(1_200_000).hex().encode() + b'"}'
+    producer = Producer({"bootstrap.servers": kafka_bootstrap, "message.max.bytes": 8 << 20})
+    good = [b'{"amount": %d}' % i for i in range(2000)]
+    for value in [*good[:1000], huge, *good[1000:]]:
+        producer.produce(source, value)
+    assert producer.flush(60) == 0
+    service = ServiceProcess(config, tmp_path / "service.log")
+    try:
+        snapshots = read_until(
+            kafka_bootstrap, topics.state, lambda m: any(_next_offset(x) == 2001 for x in m), 90
+        )
+        assert snapshots, service.tail()
+    finally:
+        assert service.stop() == 0, service.tail()
+        AdminClient({"bootstrap.servers": kafka_bootstrap}).delete_topics(list(names.values()))
+    (dead,) = read_all(kafka_bootstrap, topics.dlq)
+    headers = dict(dead.headers())
+    assert headers["driftwarden.reason"] == b"too_large"
+    assert headers["driftwarden.source.offset"] == b"1000"
+    assert headers["driftwarden.truncated"] == str(len(huge)).encode()
+    assert dead.value() == huge[: len(dead.value())] and len(dead.value()) == 1_048_576
+    (state,) = latest_snapshots(kafka_bootstrap, topics.state).values()
+    assert (state["bank"]["records_seen"], state["dlq_records"]) == (2000, 1)
