@@ -101,8 +101,8 @@ def river_monitor(profile_path: Path) -> tuple[Callable[[list[bytes]], None], di
     """The batch handler of the naive monitor and its drift counters."""
     from river import drift
 
-    from detectors.profile import Profile
-    from detectors.settings import DetectorSettings
+    from driftwarden.detectors.profile import Profile
+    from driftwarden.detectors.settings import DetectorSettings
 
     settings = DetectorSettings()
     adwin_kw = settings.numeric.adwin.model_dump(exclude={"enabled"})

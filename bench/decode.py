@@ -36,8 +36,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.measured_process import cpu_seconds
-from detectors.feature_batch import SourcePositions
-from stream.decoder import Decoder
+from driftwarden.detectors.feature_batch import SourcePositions
+from driftwarden.stream.decoding.decoder import Decoder
 
 N_NUMERIC = 20
 N_CATEGORICAL = 5

@@ -27,13 +27,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.measured_process import cpu_seconds
-from detectors.adwin import ADWIN
-from detectors.bank import DetectorBank
-from detectors.categorical_drift import CategoricalDrift
-from detectors.histogram_drift import HistogramDrift
-from detectors.null_rate import NullRate
-from detectors.page_hinkley import PageHinkley
-from detectors.settings import DetectorSettings
+from driftwarden.detectors.adwin import ADWIN
+from driftwarden.detectors.bank import DetectorBank
+from driftwarden.detectors.categorical_drift import CategoricalDrift
+from driftwarden.detectors.histogram_drift import HistogramDrift
+from driftwarden.detectors.null_rate import NullRate
+from driftwarden.detectors.page_hinkley import PageHinkley
+from driftwarden.detectors.settings import DetectorSettings
 from tests.bank_data import profile_of, split_batches
 
 N_NUMERIC = 20

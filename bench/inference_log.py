@@ -135,7 +135,7 @@ def build_profile(folder: Path, n: int, seed: int, widths: Widths = Widths()) ->
             [
                 sys.executable,
                 "-m",
-                "stream.cli",
+                "driftwarden.stream.cli",
                 "profile",
                 "build",
                 str(train),

@@ -29,7 +29,7 @@ import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from detectors.page_hinkley import STANDARDISED_DEFAULTS, PageHinkley
+from driftwarden.detectors.page_hinkley import STANDARDISED_DEFAULTS, PageHinkley
 
 __all__ = ["main"]
 

@@ -30,7 +30,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from bench.measured_process import MeasuredProcess, Sample, Usage
-from stream.topics import STATE_TOPIC_CONFIG
+from driftwarden.stream.service.topics import STATE_TOPIC_CONFIG
 
 __all__ = ["ServiceRun", "run_service", "service_config"]
 

@@ -9,7 +9,7 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-from detectors.base import DriftDetector, as_float_array
+from driftwarden.detectors.base import DriftDetector, as_float_array
 
 __all__ = ["ADWIN"]
 

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from detectors.categorical_monitor import CategoricalMonitor
-from detectors.events import DriftEvent, EventType, Finding, Position
-from detectors.feature_batch import FeatureBatch, SourcePositions
-from detectors.numeric_monitor import NumericMonitor
-from detectors.profile import Profile
-from detectors.schema_tracker import SchemaReport, SchemaTracker
-from detectors.settings import DetectorSettings
+from driftwarden.detectors.categorical_monitor import CategoricalMonitor
+from driftwarden.detectors.events import DriftEvent, EventType, Finding, Position
+from driftwarden.detectors.feature_batch import FeatureBatch, Kind, SourcePositions
+from driftwarden.detectors.numeric_monitor import NumericMonitor
+from driftwarden.detectors.profile import Profile
+from driftwarden.detectors.schema_tracker import SchemaReport, SchemaTracker
+from driftwarden.detectors.settings import DetectorSettings
 
 __all__ = ["DetectorBank"]
 
@@ -22,7 +22,6 @@ _SNAPSHOT_VERSION = 1
 # JSON types a categorical column holds as labels (anything else can stand for None).
 _LABEL_TYPES = frozenset({"string", "number", "bool"})
 _UNKNOWN = frozenset({"null"})
-Kind = Literal["numeric", "categorical"]
 Monitor = NumericMonitor | CategoricalMonitor
 
 _SCHEMA_EVENTS: dict[str, EventType] = {
@@ -46,7 +45,7 @@ class DetectorBank:
     ``CategoricalMonitor``) plus the ``SchemaTracker``'s ``max_fields`` names; a feature past
     the cap is not tracked and the first one raises ``feature.limit_reached``.
 
-    >>> from detectors.feature_batch import SourcePositions
+    >>> from driftwarden.detectors.feature_batch import SourcePositions
     >>> rng = np.random.default_rng(11)
     >>> bank = DetectorBank(DetectorSettings())
     >>> def batch(mean, first):

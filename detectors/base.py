@@ -32,7 +32,7 @@ class DriftDetector(abc.ABC):
     and round-trips through ``snapshot()`` / ``restore()`` to a small JSON-serialisable dict.
 
     >>> import numpy as np
-    >>> from detectors.page_hinkley import PageHinkley
+    >>> from driftwarden.detectors.page_hinkley import PageHinkley
     >>> rng = np.random.default_rng(1)
     >>> detector: DriftDetector = PageHinkley(delta=0.1, threshold=150.0, alpha=1.0)
     >>> detector.update_many(np.concatenate([rng.normal(0, 1, 500), rng.normal(3, 1, 500)]))

@@ -54,8 +54,8 @@ import datasketches
 import numpy as np
 import numpy.typing as npt
 
-from detectors.category_counts import CountedSegment, count_window_segments
-from detectors.window_stats import chi_square_two_sample, js_distance
+from driftwarden.detectors.category_counts import CountedSegment, count_window_segments
+from driftwarden.detectors.window_stats import chi_square_two_sample, js_distance
 
 __all__ = ["MAX_REPORTED_NOVEL", "CategoricalDrift", "CategoricalReport", "NovelCategoryReport"]
 

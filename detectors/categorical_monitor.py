@@ -7,13 +7,17 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from detectors.alert_state import AlertState
-from detectors.categorical_drift import CategoricalDrift, CategoricalReport, NovelCategoryReport
-from detectors.events import EventType, Finding
-from detectors.null_rate import NullRate
-from detectors.null_rate_findings import null_rate_finding
-from detectors.profile import FeatureProfile
-from detectors.settings import CategoricalDriftSettings, NullRateSettings
+from driftwarden.detectors.alert_state import AlertState
+from driftwarden.detectors.categorical_drift import (
+    CategoricalDrift,
+    CategoricalReport,
+    NovelCategoryReport,
+)
+from driftwarden.detectors.events import EventType, Finding
+from driftwarden.detectors.null_rate import NullRate
+from driftwarden.detectors.null_rate_findings import null_rate_finding
+from driftwarden.detectors.profile import FeatureProfile
+from driftwarden.detectors.settings import CategoricalDriftSettings, NullRateSettings
 
 __all__ = ["CategoricalMonitor"]
 
@@ -26,7 +30,7 @@ class CategoricalMonitor:
     (reference categories, top-K, at most 1,000 reported novel values, an HLL sketch) plus
     ``NullRate``'s O(1) and two ``AlertState``s.
 
-    >>> from detectors.settings import DetectorSettings
+    >>> from driftwarden.detectors.settings import DetectorSettings
     >>> settings = DetectorSettings().resolved("device", "categorical")
     >>> monitor = CategoricalMonitor.create(None, settings)
     >>> rng = np.random.default_rng(3)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["FeatureBatch", "SourcePositions"]
+__all__ = ["FeatureBatch", "Kind", "SourcePositions"]
+
+Kind = Literal["numeric", "categorical"]
+"""A feature's kind: numeric (float64 values) or categorical (labels)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,10 +10,10 @@ from typing import Any, Self
 import numpy as np
 import numpy.typing as npt
 
-from detectors.base import as_float_array
-from detectors.histogram_kernel import fill_windows
-from detectors.histogram_reference import HistogramReference
-from detectors.window_stats import chi_square_two_sample, js_distance, psi
+from driftwarden.detectors.base import as_float_array
+from driftwarden.detectors.histogram_kernel import fill_windows
+from driftwarden.detectors.histogram_reference import HistogramReference
+from driftwarden.detectors.window_stats import chi_square_two_sample, js_distance, psi
 
 __all__ = ["HistogramDrift", "HistogramReport", "LiveSummary"]
 

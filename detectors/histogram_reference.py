@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from detectors.histogram_kernel import BinLookup, ranked_values
+from driftwarden.detectors.histogram_kernel import BinLookup, ranked_values
 
 __all__ = ["HistogramReference"]
 

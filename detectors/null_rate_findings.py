@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from detectors.alert_state import AlertState
-from detectors.events import EventType, Finding
-from detectors.null_rate import NullRateReport
+from driftwarden.detectors.alert_state import AlertState
+from driftwarden.detectors.events import EventType, Finding
+from driftwarden.detectors.null_rate import NullRateReport
 
 __all__ = ["null_rate_finding"]
 
@@ -15,7 +15,7 @@ def null_rate_finding(
     """``drift.detected`` when a drifting window starts a drift, ``drift.resolved`` when a
     clean window ends one, else None; ``state`` is the feature's null-rate AlertState.
 
-    >>> from detectors.null_rate import NullRate
+    >>> from driftwarden.detectors.null_rate import NullRate
     >>> import numpy as np
     >>> (report,) = NullRate(0.0, window=100).update_many(np.arange(100) % 4 == 0)
     >>> finding = null_rate_finding(report, AlertState(), base=0, cooldown=0, z_threshold=6.0)

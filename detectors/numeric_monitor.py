@@ -7,21 +7,21 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from detectors.adwin import ADWIN
-from detectors.alert_state import AlertState
-from detectors.events import EventType, Finding
-from detectors.histogram_drift import HistogramDrift, HistogramReport
-from detectors.null_rate import NullRate, NullRateReport
-from detectors.null_rate_findings import null_rate_finding
-from detectors.page_hinkley import PageHinkley
-from detectors.profile import FeatureProfile
-from detectors.settings import (
+from driftwarden.detectors.adwin import ADWIN
+from driftwarden.detectors.alert_state import AlertState
+from driftwarden.detectors.events import EventType, Finding
+from driftwarden.detectors.histogram_drift import HistogramDrift, HistogramReport
+from driftwarden.detectors.null_rate import NullRate, NullRateReport
+from driftwarden.detectors.null_rate_findings import null_rate_finding
+from driftwarden.detectors.page_hinkley import PageHinkley
+from driftwarden.detectors.profile import FeatureProfile
+from driftwarden.detectors.settings import (
     AdwinSettings,
     HistogramSettings,
     NullRateSettings,
     PageHinkleySettings,
 )
-from detectors.standardiser import Standardiser
+from driftwarden.detectors.standardiser import Standardiser
 
 __all__ = ["NumericMonitor"]
 
@@ -44,7 +44,7 @@ class NumericMonitor:
     batch indices. Memory: the sum of the detectors' bounds (ADWIN ≤ 64 bucket rows,
     Page-Hinkley O(1), histogram O(bins), null rate O(1)) plus four ``AlertState``s.
 
-    >>> from detectors.settings import DetectorSettings
+    >>> from driftwarden.detectors.settings import DetectorSettings
     >>> monitor = NumericMonitor.create(None, DetectorSettings().resolved("x", "numeric"), 1000)
     >>> rng = np.random.default_rng(7)
     >>> stream = np.concatenate([rng.normal(10, 2, 20_000), rng.normal(12, 2, 20_000)])

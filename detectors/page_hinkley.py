@@ -23,7 +23,7 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-from detectors.base import DriftDetector, as_float_array
+from driftwarden.detectors.base import DriftDetector, as_float_array
 
 __all__ = ["STANDARDISED_DEFAULTS", "PageHinkley"]
 
@@ -169,7 +169,7 @@ class PageHinkley(DriftDetector):
     Examples
     --------
     >>> import numpy as np
-    >>> from detectors.page_hinkley import PageHinkley
+    >>> from driftwarden.detectors.page_hinkley import PageHinkley
     >>> rng = np.random.default_rng(1)
     >>> stream = np.concatenate([rng.normal(0.0, 1.0, 1000), rng.normal(3.0, 1.0, 1000)])
     >>> ph = PageHinkley()

@@ -44,7 +44,7 @@ from typing import Any, Final, Literal, Self
 import numpy as np
 import numpy.typing as npt
 
-from detectors.feature_batch import FeatureBatch
+from driftwarden.detectors.feature_batch import FeatureBatch
 
 __all__ = ["FIELD_KINDS", "SchemaReport", "SchemaTracker"]
 
@@ -129,7 +129,7 @@ class SchemaTracker:
     batch's record 3:
 
     >>> import numpy as np
-    >>> from detectors.feature_batch import FeatureBatch, SourcePositions
+    >>> from driftwarden.detectors.feature_batch import FeatureBatch, SourcePositions
     >>> tracker = SchemaTracker({"amount": "numeric", "country": "categorical"}, missing_grace=2)
     >>> present = np.array([True, True, False, False, False, True])
     >>> batch = FeatureBatch(

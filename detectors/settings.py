@@ -55,7 +55,7 @@ class PageHinkleySettings(_Settings):
     """Page-Hinkley on standardised values.
 
     Not river's defaults (tuned for raw streams: ~300 false alarms per 500k N(0,1) values);
-    these are ``detectors.page_hinkley.STANDARDISED_DEFAULTS``: 0 false alarms in 100 M
+    these are ``driftwarden.detectors.page_hinkley.STANDARDISED_DEFAULTS``: 0 false alarms in 100 M
     N(0,1) and 100 M standardised lognormal values, median delay 373 values for a 0.5σ shift
     (``python bench/page_hinkley_defaults.py --long-streams 10``).
 

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
-from stream.shutdown import catch_stop_signals, release_stop_signals
+from driftwarden.stream.ops.shutdown import catch_stop_signals, release_stop_signals
 
 __all__ = ["build_parser", "main"]
 
@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"driftwarden {_version()}")
     parser.set_defaults(command=None)
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
-    from stream.commands import alerts_tail, config_cmd, demo, register_all, replay, run
+    from driftwarden.stream.commands import alerts_tail, config_cmd, demo, register_all, replay, run
 
     demo.register(subparsers)
     run.register(subparsers)

@@ -1,16 +1,30 @@
-"""DriftEvents as CloudEvents 1.0 (structured JSON mode), with deterministic ids."""
+"""DriftEvents as CloudEvents 1.0 (structured JSON mode), with deterministic ids; and back:
+reading an envelope off the alerts topic and showing it as one line."""
 
 from __future__ import annotations
 
 import hashlib
+import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 
-from detectors.events import DriftEvent
+from driftwarden.detectors.events import DriftEvent
 
-__all__ = ["CONTENT_TYPE", "SPEC_VERSION", "encode_cloudevent", "event_id", "to_cloudevent"]
+__all__ = [
+    "CONTENT_TYPE",
+    "SPEC_VERSION",
+    "MalformedEvent",
+    "encode_cloudevent",
+    "event_id",
+    "format_event",
+    "parse_event",
+    "short_type",
+    "to_cloudevent",
+    "type_matches",
+]
 
 SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/cloudevents+json"
@@ -25,7 +39,7 @@ def event_id(source: str, event: DriftEvent) -> str:
     The same event found again after a crash and replay gets the same id, so consumers can
     drop duplicates.
 
-    >>> from detectors.events import EventType, Position, Severity
+    >>> from driftwarden.detectors.events import EventType, Position, Severity
     >>> where = Position(source="features", partition=2, offset=1041)
     >>> e = DriftEvent(type=EventType.CATEGORY_NOVEL, feature="country", detector="categorical",
     ...                statistic="share", value=0.02, threshold=0.005,
@@ -56,7 +70,7 @@ def to_cloudevent(
     """The CloudEvents envelope of ``event``; ``time`` is the triggering record's timestamp
     (never the wall clock, so a replay yields byte-identical events).
 
-    >>> from detectors.events import EventType, Position, Severity
+    >>> from driftwarden.detectors.events import EventType, Position, Severity
     >>> where = Position(source="features", partition=0, offset=7)
     >>> e = DriftEvent(type=EventType.DRIFT_DETECTED, feature="age", detector="adwin",
     ...                statistic="delta", value=1e-5, threshold=1e-5,
@@ -83,3 +97,125 @@ def to_cloudevent(
 def encode_cloudevent(event: DriftEvent, source: str, timestamp_ms: int | None = None) -> bytes:
     """``to_cloudevent`` serialised as compact JSON bytes."""
     return _ENCODER.encode(to_cloudevent(event, source, timestamp_ms))
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+class MalformedEvent(ValueError):
+    """A message on the alerts topic that is not a CloudEvent driftwarden can show."""
+
+
+def short_type(cloudevent_type: str) -> str:
+    """The short form of an event type: no ``driftwarden.`` prefix, no ``.v<N>`` suffix.
+
+    >>> short_type("driftwarden.drift.detected.v1"), short_type("category.novel")
+    ('drift.detected', 'category.novel')
+    """
+    name = cloudevent_type.removeprefix("driftwarden.")
+    head, dot, version = name.rpartition(".")
+    if dot and version[:1] == "v" and version[1:].isdigit():
+        return head
+    return name
+
+
+def type_matches(cloudevent_type: str, wanted: Sequence[str]) -> bool:
+    """Whether an event type passes the ``--type`` filters (any of them; none passes all).
+
+    A filter is a full type (exact match, version included), a short type, or a family
+    (``drift`` matches ``drift.detected`` and ``drift.resolved``).
+
+    >>> t = "driftwarden.drift.resolved.v1"
+    >>> [type_matches(t, w) for w in ([], ["drift"], ["drift.detected"], [t], ["feature"])]
+    [True, True, False, True, False]
+    """
+    if not wanted:
+        return True
+    short = short_type(cloudevent_type)
+    return any(
+        w == cloudevent_type or w == short or short.startswith(w + ".")
+        for w in wanted
+        if w  # an empty filter matches nothing rather than everything
+    )
+
+
+def parse_event(value: bytes | None) -> dict[str, Any]:
+    """The CloudEvents envelope in a message value; ``MalformedEvent`` says why it is not one.
+
+    An event is a UTF-8 JSON object with a string ``type``; its ``data``, when present, is
+    an object.
+
+    >>> parse_event(b'{"type": "driftwarden.feature.novel.v1", "data": {}}')["type"]
+    'driftwarden.feature.novel.v1'
+    >>> parse_event(b"[1, 2]")
+    Traceback (most recent call last):
+    ...
+    driftwarden.stream.cloudevents.MalformedEvent: JSON but not an object (a list)
+    """
+    if not value:
+        raise MalformedEvent("empty message")
+    try:
+        envelope = json.loads(value.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise MalformedEvent("not JSON (not UTF-8 text)") from None
+    except json.JSONDecodeError as exc:
+        raise MalformedEvent(f"not JSON ({exc})") from None
+    if not isinstance(envelope, dict):
+        raise MalformedEvent(f"JSON but not an object (a {type(envelope).__name__})")
+    if not isinstance(envelope.get("type"), str):
+        raise MalformedEvent("no string 'type': not a CloudEvent")
+    if not isinstance(envelope.get("data", {}), dict):
+        raise MalformedEvent("'data' is not an object")
+    return envelope
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "-" if value is None else str(value)
+
+
+def format_event(envelope: dict[str, Any]) -> str:
+    """One readable line: time, short type, severity, feature, detector,
+    ``statistic=value vs threshold``, source position (``topic[partition]@offset``), and
+    the scalar ``detail`` fields (e.g. ``observed_type=str``).
+
+    >>> print(format_event({
+    ...     "type": "driftwarden.drift.detected.v1", "time": "2023-11-14T22:13:20.000Z",
+    ...     "subject": "age", "data": {"feature": "age", "detector": "histogram",
+    ...     "statistic": "psi", "value": 0.31234, "threshold": 0.2, "severity": "critical",
+    ...     "record": {"source": "features", "partition": 0, "offset": 7}}}))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    2023-11-14T22:13:20.000Z  drift.detected  critical  age  histogram  psi=0.3123 vs 0.2
+    features[0]@7
+    """
+    data: dict[str, Any] = envelope.get("data") or {}
+    statistic = str(data.get("statistic", "?"))
+    value, threshold = data.get("value"), data.get("threshold")
+    if value is not None:
+        statistic += f"={_number(value)}"
+    if threshold is not None:
+        statistic += f" vs {_number(threshold)}"
+    record = data.get("record")
+    position = (
+        f"{record.get('source')}[{record.get('partition')}]@{record.get('offset')}"
+        if isinstance(record, dict)
+        else "-"
+    )
+    parts = [
+        str(envelope.get("time") or "-"),
+        f"{short_type(envelope['type']):<20}",
+        f"{data.get('severity', '-')!s:<8}",
+        str(data.get("feature", envelope.get("subject", "?"))),
+        str(data.get("detector", "?")),
+        statistic,
+        position,
+    ]
+    detail = data.get("detail")
+    if isinstance(detail, dict):
+        parts += [
+            f"{key}={_number(item)}"
+            for key, item in detail.items()
+            if isinstance(item, str | int | float | bool)
+        ]
+    return "  ".join(parts)

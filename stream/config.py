@@ -30,9 +30,9 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
-from detectors.profile import Profile
-from detectors.settings import DetectorSettings, FeatureOverride
-from stream.client_settings import (
+from driftwarden.detectors.profile import Profile
+from driftwarden.detectors.settings import DetectorSettings, FeatureOverride
+from driftwarden.stream.client_settings import (
     RESERVED_CLIENT_SETTINGS,
     ClientSetting,
     is_secret_setting,

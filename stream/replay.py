@@ -7,7 +7,7 @@ read from files by ``payload_batches``:
 - JSON Lines: the bytes of each non-blank line (without the whitespace around it), as a
   Kafka message value would arrive; a malformed line is rejected by the decoder, like a
   message sent to the DLQ. A line is held whole in memory, however long.
-- CSV and Parquet: each row (read by ``stream.readers``) encoded as one JSON object with
+- CSV and Parquet: each row (read by ``profiling.readers``) encoded as one JSON object with
   msgspec, then decoded like a message. A table has every column in every row, so a field
   is absent from a row only when its column is absent from the file: an empty CSV cell and
   a Parquet null are JSON ``null``, as ``profile build`` counts them (present, null). A
@@ -50,16 +50,17 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
-from detectors.bank import DetectorBank
-from detectors.feature_batch import FeatureBatch, SourcePositions
-from detectors.numeric_monitor import NumericMonitor
-from detectors.profile import Profile
-from detectors.settings import DetectorSettings
-from stream.cloudevents import encode_cloudevent
-from stream.config import InputSection
-from stream.decoder import Decoder
-from stream.decoder_options import decoder_options
-from stream.readers import (
+from driftwarden.detectors.bank import DetectorBank
+from driftwarden.detectors.feature_batch import FeatureBatch, Kind, SourcePositions
+from driftwarden.detectors.numeric_monitor import NumericMonitor
+from driftwarden.detectors.profile import Profile
+from driftwarden.detectors.settings import DetectorSettings
+from driftwarden.stream.cloudevents import encode_cloudevent
+from driftwarden.stream.config import InputSection
+from driftwarden.stream.decoding.decoder import Decoder
+from driftwarden.stream.decoding.decoder_options import decoder_options
+from driftwarden.stream.decoding.struct_decoder import declarable
+from driftwarden.stream.profiling.readers import (
     BadRow,
     InputError,
     RecordChunk,
@@ -68,7 +69,6 @@ from stream.readers import (
     iter_chunks,
     open_binary,
 )
-from stream.struct_decoder import declarable
 
 __all__ = [
     "SOURCE_PREFIX",
@@ -83,7 +83,6 @@ __all__ = [
 ]
 
 SOURCE_PREFIX: Final = "/driftwarden/replay/"
-Kind = Literal["numeric", "categorical"]
 _NUMERIC_NULLS: Final = ("", "na", "n/a", "nan", "null", "none")  # as ``profile build`` reads
 _ENCODER: Final = msgspec.json.Encoder()
 # Written verbatim: the decoder rejects these literals as ``non_finite_number``.
@@ -375,7 +374,7 @@ class _Tally:
 class Replayer:
     """Runs the service's decoder and detector bank over ``PayloadBatch``es.
 
-    >>> from detectors.feature_batch import SourcePositions
+    >>> from driftwarden.detectors.feature_batch import SourcePositions
     >>> replayer = Replayer(None, DetectorSettings(schema={"missing_grace": 2}))
     >>> lines = [b'{"x": 1, "c": "a"}', b'{"x": 2, "c": "b"}', b'{oops', b'{"x": 3}',
     ...          b'{"x": 4}', b'{"x": 5}']

@@ -7,9 +7,14 @@ from collections.abc import Iterator
 import numpy as np
 import numpy.typing as npt
 
-from detectors.feature_batch import FeatureBatch, SourcePositions
-from detectors.histogram_reference import HistogramReference
-from detectors.profile import CategoricalSummary, FeatureProfile, NumericSummary, Profile
+from driftwarden.detectors.feature_batch import FeatureBatch, SourcePositions
+from driftwarden.detectors.histogram_reference import HistogramReference
+from driftwarden.detectors.profile import (
+    CategoricalSummary,
+    FeatureProfile,
+    NumericSummary,
+    Profile,
+)
 
 __all__ = ["categorical_profile", "make_batch", "numeric_profile", "split_batches"]
 

@@ -46,10 +46,10 @@ def _compile_kernels() -> None:
     """Run the decoder's and the detectors' compiled code once in this process, so numba
     caches it and the services the tests start load it instead of each compiling it (tens
     of seconds on a fresh clone, which would eat into their deadlines)."""
-    from detectors.bank import DetectorBank
-    from detectors.feature_batch import SourcePositions
-    from detectors.settings import DetectorSettings
-    from stream.decoder import Decoder
+    from driftwarden.detectors.bank import DetectorBank
+    from driftwarden.detectors.feature_batch import SourcePositions
+    from driftwarden.detectors.settings import DetectorSettings
+    from driftwarden.stream.decoding.decoder import Decoder
 
     decoder = Decoder(kinds={"x": "numeric", "c": "categorical"})
     bank = DetectorBank(DetectorSettings())

@@ -87,13 +87,21 @@ def write_config(
 
 
 class ServiceProcess:
-    """``python -m stream.cli run --config PATH`` in a subprocess, its log in a file."""
+    """``python -m driftwarden.stream.cli run --config PATH`` in a subprocess, its log in a file."""
 
     def __init__(self, config: Path, log_path: Path, *extra_args: str) -> None:
         self.log_path = log_path
         self._log = log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "stream.cli", "run", "--config", str(config), *extra_args],
+            [
+                sys.executable,
+                "-m",
+                "driftwarden.stream.cli",
+                "run",
+                "--config",
+                str(config),
+                *extra_args,
+            ],
             cwd=REPO_DIR,
             stdout=self._log,
             stderr=subprocess.STDOUT,

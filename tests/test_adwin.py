@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from river import drift
 
-from detectors.adwin import ADWIN
+from driftwarden.detectors.adwin import ADWIN
 
 FloatArray = npt.NDArray[np.float64]
 

@@ -13,17 +13,17 @@ import pytest
 import yaml
 from confluent_kafka import KafkaError, Message, Producer
 
-from detectors.events import DriftEvent, EventType, Position, Severity
-from stream.cloudevents import encode_cloudevent
-from stream.commands import alerts_tail
-from stream.commands.alerts_tail import (
+from driftwarden.detectors.events import DriftEvent, EventType, Position, Severity
+from driftwarden.stream.cloudevents import (
     MalformedEvent,
+    encode_cloudevent,
     format_event,
     parse_event,
-    run,
     short_type,
     type_matches,
 )
+from driftwarden.stream.commands import alerts_tail
+from driftwarden.stream.commands.alerts_tail import run
 
 SOURCE = "/driftwarden/features"
 GARBAGE = b"{not a cloudevent"

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from detectors.bank import DetectorBank
-from detectors.events import DriftEvent, EventType
-from detectors.feature_batch import FeatureBatch, SourcePositions
-from detectors.settings import DetectorSettings
-from stream.decoder import Decoder
+from driftwarden.detectors.bank import DetectorBank
+from driftwarden.detectors.events import DriftEvent, EventType
+from driftwarden.detectors.feature_batch import FeatureBatch, SourcePositions
+from driftwarden.detectors.settings import DetectorSettings
+from driftwarden.stream.decoding.decoder import Decoder
 from tests.bank_data import make_batch, profile_of, split_batches
 
 N_TRAIN = 50_000

@@ -14,10 +14,10 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from detectors.bank import DetectorBank
-from detectors.events import EventType
-from detectors.numeric_monitor import NumericMonitor
-from detectors.settings import DetectorSettings
+from driftwarden.detectors.bank import DetectorBank
+from driftwarden.detectors.events import EventType
+from driftwarden.detectors.numeric_monitor import NumericMonitor
+from driftwarden.detectors.settings import DetectorSettings
 from tests.bank_data import profile_of, split_batches
 
 TEN_MILLION = 10_000_000

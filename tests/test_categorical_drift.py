@@ -15,13 +15,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detectors.categorical_drift import (
+from driftwarden.detectors.categorical_drift import (
     MAX_REPORTED_NOVEL,
     CategoricalDrift,
     CategoricalReport,
     NovelCategoryReport,
 )
-from detectors.category_counts import count_window_segments
+from driftwarden.detectors.category_counts import count_window_segments
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 Report = CategoricalReport | NovelCategoryReport
@@ -425,7 +425,7 @@ def test_snapshot_stays_bounded_over_ten_million_values_of_ever_new_categories()
 
 DETERMINISM_SCRIPT = """
 import json, numpy as np
-from detectors.categorical_drift import CategoricalDrift
+from driftwarden.detectors.categorical_drift import CategoricalDrift
 rng = np.random.default_rng(7)
 values = np.array([f"v{i % 97}-{i % 13}" for i in rng.integers(0, 10**6, 40_000)], dtype=object)
 detector = CategoricalDrift(None, window=3000, top_k=16, novel_min_share=0.001)

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import river.datasets
 
-from stream.commands import check_leakage
-from stream.single_feature_auc import categorical_auc, numeric_auc
+from driftwarden.stream.commands import check_leakage
+from driftwarden.stream.leakage.single_feature_auc import categorical_auc, numeric_auc
 
 N_TRAIN, N_TEST, N_COPIED, N_SHARED_KEYS = 5_000, 1_000, 70, 30
 

@@ -12,7 +12,10 @@ from pathlib import Path
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "stream.cli", *args], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "driftwarden.stream.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -34,9 +37,9 @@ def test_help_describes_the_tool_and_exits_zero() -> None:
 _RUN_WITH_ENDPOINT_ONLY = """
 import sys
 
-import stream.service
-from stream.health_server import HealthServer, Probes
-from stream.metrics import ServiceMetrics
+import driftwarden.stream.service.drift_service
+from driftwarden.stream.ops.health_server import HealthServer, Probes
+from driftwarden.stream.ops.metrics import ServiceMetrics
 
 
 class EndpointOnly:
@@ -51,8 +54,8 @@ class EndpointOnly:
         HealthServer(ServiceMetrics(), Probes(), settings.host, settings.port).start()
 
 
-stream.service.DriftService = EndpointOnly
-from stream.cli import main
+driftwarden.stream.service.drift_service.DriftService = EndpointOnly
+from driftwarden.stream.cli import main
 
 sys.exit(main(sys.argv[1:]))
 """

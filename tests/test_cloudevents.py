@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import msgspec
 
-from detectors.events import DriftEvent, EventType, Position, Severity
-from stream.cloudevents import encode_cloudevent, event_id, to_cloudevent
+from driftwarden.detectors.events import DriftEvent, EventType, Position, Severity
+from driftwarden.stream.cloudevents import encode_cloudevent, event_id, to_cloudevent
 
 
 def _event(**changes: object) -> DriftEvent:

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from stream.decimal_float import (
+from driftwarden.stream.decoding.scanner.decimal_float import (
     _MAX_EXP10,
     _MIN_EXP10,
     _POW10_BINARY_EXPONENTS,

@@ -13,11 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import stream.decoder as decoder_module
-from detectors.feature_batch import FeatureBatch, SourcePositions
-from stream.chunk_typing import category_label
-from stream.decoder import REASONS, Decoder, DecodeResult
-from stream.json_scan import RecordScanner
+import driftwarden.stream.decoding.decoder as decoder_module
+from driftwarden.detectors.category_label import category_label
+from driftwarden.detectors.feature_batch import FeatureBatch, SourcePositions
+from driftwarden.stream.decoding.decoder import REASONS, Decoder, DecodeResult
+from driftwarden.stream.decoding.scanner.json_scan import RecordScanner
 
 GOOD = b'{"amount": 12.5, "country": "FR"}'
 

@@ -5,8 +5,8 @@ Each example draws a few field names from the whole of Unicode, a decoder config
 two batches (the first teaches the decoder the fields, so the second takes its fast paths)
 mixing valid records, with values of every JSON type spelled in every way JSON allows, and
 corrupted payloads. The reference (``expected``) parses each payload with Python's ``json``
-and applies the rules of ``stream.decoder`` and ``stream.column_builder`` one record and one
-value at a time.
+and applies the rules of ``driftwarden.stream.decoding.decoder`` and
+``driftwarden.stream.decoding.column_builder`` one record and one value at a time.
 
 Hypothesis draws the names, the configuration, a few wild values and one seed per batch;
 the payloads are built from the seed with ``random``, from pools of the spellings that matter
@@ -31,11 +31,10 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import stream.decoder as decoder_module
-from detectors.feature_batch import SourcePositions
-from stream.chunk_typing import category_label
-from stream.column_builder import Kind
-from stream.decoder import REASONS, Decoder, DecodeResult, Reason
+import driftwarden.stream.decoding.decoder as decoder_module
+from driftwarden.detectors.category_label import category_label
+from driftwarden.detectors.feature_batch import Kind, SourcePositions
+from driftwarden.stream.decoding.decoder import REASONS, Decoder, DecodeResult, Reason
 
 MAX_BYTES = 16_384  # the decoders' max_message_bytes: deep nesting fits, "huge" does not
 EXAMPLES = 10_000  # per test: two tests, 20,000 examples in all

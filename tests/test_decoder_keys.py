@@ -17,10 +17,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detectors.feature_batch import SourcePositions
-from stream.decoder import Decoder, DecodeResult
-from stream.json_scan import RecordScanner
-from stream.replay import RecordChunk, RowEncoder
+from driftwarden.detectors.feature_batch import SourcePositions
+from driftwarden.stream.decoding.decoder import Decoder, DecodeResult
+from driftwarden.stream.decoding.scanner.json_scan import RecordScanner
+from driftwarden.stream.replay import RecordChunk, RowEncoder
 from tests.test_decoder import as_lists, same_results
 
 # Names JSON can only write with an escape: msgspec refuses each as a struct field name.

@@ -11,12 +11,12 @@ import msgspec
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from detectors.feature_batch import SourcePositions
-from stream import demo_runner
-from stream.commands import demo as demo_command
-from stream.decoder import Decoder
-from stream.demo import MIN_RECORDS, DemoScore, make_scenario, score
-from stream.demo_runner import DemoOptions, DemoReport
+from driftwarden.detectors.feature_batch import SourcePositions
+from driftwarden.stream.commands import demo as demo_command
+from driftwarden.stream.decoding.decoder import Decoder
+from driftwarden.stream.demo import runner as demo_runner
+from driftwarden.stream.demo.runner import DemoOptions, DemoReport
+from driftwarden.stream.demo.scenario import MIN_RECORDS, DemoScore, make_scenario, score
 
 PITFALLS = {
     "mean shift",

@@ -20,15 +20,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from stream import health_server
-from stream.health_server import (
+from driftwarden.stream.ops import health_server
+from driftwarden.stream.ops.health_server import (
     REQUEST_THREAD_NAME,
     HealthServer,
     PortInUse,
     Probes,
     readiness,
 )
-from stream.metrics import ServiceMetrics
+from driftwarden.stream.ops.metrics import ServiceMetrics
 
 CLIENT_TIMEOUT_S = 10.0
 DEADLINE_S = 10.0

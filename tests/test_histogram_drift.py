@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import chi2_contingency, chisquare
 
-from detectors.histogram_drift import HistogramDrift
-from detectors.histogram_kernel import BinLookup
-from detectors.histogram_reference import HistogramReference
-from detectors.window_stats import chi_square, chi_square_two_sample, js_distance, psi
+from driftwarden.detectors.histogram_drift import HistogramDrift
+from driftwarden.detectors.histogram_kernel import BinLookup
+from driftwarden.detectors.histogram_reference import HistogramReference
+from driftwarden.detectors.window_stats import chi_square, chi_square_two_sample, js_distance, psi
 
 counts_pair = st.integers(min_value=2, max_value=12).flatmap(
     lambda n: st.tuples(
@@ -468,7 +468,7 @@ def test_a_sketched_reference_keeps_the_chi_square_test_calibrated() -> None:
     p-value says (4-24 % of windows at p < 0.05 over 13 sketches of this sample: the sketch
     is randomised). Weighed by that error they fail it at or below the nominal rate
     (0.7-2.3 %), and a 0.2 sigma shift is still found in every window."""
-    from stream.feature_accumulators import NumericAccumulator
+    from driftwarden.stream.profiling.feature_accumulators import NumericAccumulator
 
     rng = np.random.default_rng(11)
     training = rng.normal(size=100_000)

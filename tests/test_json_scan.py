@@ -11,9 +11,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detectors.feature_batch import SourcePositions
-from stream.decoder import Decoder, DecodeResult
-from stream.json_scan import RecordScanner
+from driftwarden.detectors.feature_batch import SourcePositions
+from driftwarden.stream.decoding.decoder import Decoder, DecodeResult
+from driftwarden.stream.decoding.scanner.json_scan import RecordScanner
 from tests.test_decoder import same_results
 
 KINDS = {"x": "numeric", "n": "numeric", "c": "categorical", "d": "categorical"}
@@ -198,7 +198,7 @@ def test_records_around_a_refused_one_are_scanned_and_nulls_keep_their_first_rec
     good = [b'{"features": {"x": %d.5, "n": null, "c": "a"}}' % i for i in range(3000)]
     payloads = [*good[:1000], b'{"features": {"n": "text", "x": 1}}', *good[1000:]]
     fast, slow = decoders()
-    with mock.patch("stream.decoder._CHUNK", 100):
+    with mock.patch("driftwarden.stream.decoding.decoder._CHUNK", 100):
         result, taken = scanned(fast, payloads)
     same_bits(result, decode(slow, payloads))
     assert taken == len(payloads) - 100  # the refused record's chunk of 100 took another path

@@ -13,10 +13,14 @@ import pytest
 import structlog
 from prometheus_client.parser import text_string_to_metric_families
 
-from stream.config import load_config
-from stream.health_server import HealthServer, Probes, is_ready
-from stream.logs import configure_logging
-from stream.metrics import FEATURE_STATISTICS, ServiceMetrics, merge_feature_statistics
+from driftwarden.stream.config import load_config
+from driftwarden.stream.ops.health_server import HealthServer, Probes, is_ready
+from driftwarden.stream.ops.logs import configure_logging
+from driftwarden.stream.ops.metrics import (
+    FEATURE_STATISTICS,
+    ServiceMetrics,
+    merge_feature_statistics,
+)
 
 
 def _partition(partition: int, lag: int, desired: bool = True) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detectors.null_rate import NullRate, NullRateReport
+from driftwarden.detectors.null_rate import NullRate, NullRateReport
 
 
 def missing(rng: np.random.Generator, rate: float, n: int) -> np.ndarray:

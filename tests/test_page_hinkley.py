@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from river import drift
 
-from detectors.page_hinkley import STANDARDISED_DEFAULTS, PageHinkley
+from driftwarden.detectors.page_hinkley import STANDARDISED_DEFAULTS, PageHinkley
 
 Params = dict[str, Any]
 STANDARDISED: Params = dict(STANDARDISED_DEFAULTS)

@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 import river.datasets
 
-from detectors.profile import Profile
-from stream.bloom_filter import RowHashFilter
-from stream.chunk_typing import ChunkTyper
-from stream.commands import profile as profile_command
-from stream.commands.profile import profile_schema_text
-from stream.feature_accumulators import KLL_RANK_ERROR
-from stream.readers import iter_chunks
-from stream.row_hash import row_hashes
+from driftwarden.detectors.profile import Profile
+from driftwarden.stream.commands import profile as profile_command
+from driftwarden.stream.commands.profile import profile_schema_text
+from driftwarden.stream.profiling.chunk_typing import ChunkTyper
+from driftwarden.stream.profiling.feature_accumulators import KLL_RANK_ERROR
+from driftwarden.stream.profiling.readers import iter_chunks
+from driftwarden.stream.profiling.row_hashes import row_hashes
+from driftwarden.stream.sketches.bloom_filter import RowHashFilter
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -240,7 +240,10 @@ def _write_large_csv(path: Path, n_rows: int) -> None:
 
 
 def _peak_rss_bytes(*args: str) -> int:
-    code = "import sys; from stream.commands import profile; sys.exit(profile.run(sys.argv[1:]))"
+    code = (
+        "import sys; from driftwarden.stream.commands import profile; "
+        "sys.exit(profile.run(sys.argv[1:]))"
+    )
     child = subprocess.Popen([sys.executable, "-c", code, *args], cwd=REPO)
     _, status, usage = os.wait4(child.pid, 0)
     child.returncode = os.waitstatus_to_exitcode(status)

@@ -9,16 +9,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detectors.profile import Profile
-from stream.bloom_filter import RowHashFilter
-from stream.commands import profile as profile_command
-from stream.feature_accumulators import (
+from driftwarden.detectors.profile import Profile
+from driftwarden.stream.commands import profile as profile_command
+from driftwarden.stream.profiling.feature_accumulators import (
     EXACT_CATEGORY_LIMIT,
     FREQUENT_ITEMS_LG_MAX_K,
     KLL_RANK_ERROR,
     CategoricalAccumulator,
     NumericAccumulator,
 )
+from driftwarden.stream.sketches.bloom_filter import RowHashFilter
 
 
 def _write(path: Path, x: np.ndarray, n: np.ndarray, c: np.ndarray) -> Path:

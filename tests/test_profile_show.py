@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import river.datasets
 
-from stream.commands import profile as profile_command
+from driftwarden.stream.commands import profile as profile_command
 
 
 @pytest.fixture

@@ -13,7 +13,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stream.readers import BadRow, InputError, RecordChunk, infer_format, iter_chunks
+from driftwarden.stream.profiling.readers import (
+    BadRow,
+    InputError,
+    RecordChunk,
+    infer_format,
+    iter_chunks,
+)
 
 
 def _all(path: Path, **kwargs: object) -> tuple[dict[str, list[object]], list[int], list[BadRow]]:

@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 import river.datasets
 
-from stream.commands import profile as profile_command
-from stream.commands import replay as replay_command
-from stream.readers import RecordChunk
-from stream.replay import ReplayReport, RowEncoder
+from driftwarden.stream.commands import profile as profile_command
+from driftwarden.stream.commands import replay as replay_command
+from driftwarden.stream.profiling.readers import RecordChunk
+from driftwarden.stream.replay import ReplayReport, RowEncoder
 
 N_TRAIN = 20_000
 N_PROD = 24_000

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detectors.feature_batch import FeatureBatch, SourcePositions
-from detectors.schema_tracker import SchemaReport, SchemaTracker
+from driftwarden.detectors.feature_batch import FeatureBatch, SourcePositions
+from driftwarden.detectors.schema_tracker import SchemaReport, SchemaTracker
 
 REFERENCE = {"amount": "numeric", "country": "categorical"}
 

@@ -7,7 +7,7 @@ import time
 import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-from stream.state_store import _watermarks
+from driftwarden.stream.service.state_store import _watermarks
 
 
 class LeaderlessFor:

@@ -23,8 +23,8 @@ def register_all(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     >>> parser.parse_args(["profile", "schema"]).command.__name__
     '_write_schema'
     """
-    import stream.commands.check_leakage as check_leakage
-    import stream.commands.profile as profile
+    import driftwarden.stream.commands.check_leakage as check_leakage
+    import driftwarden.stream.commands.profile as profile
 
     profile.register(subparsers)
     check_leakage.register(subparsers)
@@ -53,8 +53,8 @@ def add_schema_command(
     schema.add_argument("-o", "--output", help="write to this file instead of stdout")
 
     def _write_schema(args: argparse.Namespace) -> int:
-        from stream.commands.input_pass import report_failure
-        from stream.readers import InputError
+        from driftwarden.stream.commands.input_pass import report_failure
+        from driftwarden.stream.profiling.readers import InputError
 
         text = schema_text()
         if args.output is None:

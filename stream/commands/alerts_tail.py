@@ -12,7 +12,6 @@ Exit status: 0 stopped (``--max`` reached, ``--timeout`` elapsed, or Ctrl-C); 1 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -23,141 +22,15 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message
 
-from detectors.events import EventType
-from stream.commands.config_cmd import add_overrides
-from stream.config import ConfigError, ServiceConfig, load_config
+from driftwarden.detectors.events import EventType
+from driftwarden.stream.cloudevents import MalformedEvent, format_event, parse_event, type_matches
+from driftwarden.stream.commands.config_cmd import add_overrides
+from driftwarden.stream.config import ConfigError, ServiceConfig, load_config
 
-__all__ = [
-    "MalformedEvent",
-    "format_event",
-    "parse_event",
-    "register",
-    "run",
-    "short_type",
-    "type_matches",
-]
+__all__ = ["register", "run"]
 
 _CONSUME_BATCH = 100
 _CONSUME_WAIT_S = 0.5  # upper bound on how late --timeout and Ctrl-C are noticed
-
-
-class MalformedEvent(ValueError):
-    """A message on the alerts topic that is not a CloudEvent driftwarden can show."""
-
-
-def short_type(cloudevent_type: str) -> str:
-    """The short form of an event type: no ``driftwarden.`` prefix, no ``.v<N>`` suffix.
-
-    >>> short_type("driftwarden.drift.detected.v1"), short_type("category.novel")
-    ('drift.detected', 'category.novel')
-    """
-    name = cloudevent_type.removeprefix("driftwarden.")
-    head, dot, version = name.rpartition(".")
-    if dot and version[:1] == "v" and version[1:].isdigit():
-        return head
-    return name
-
-
-def type_matches(cloudevent_type: str, wanted: Sequence[str]) -> bool:
-    """Whether an event type passes the ``--type`` filters (any of them; none passes all).
-
-    A filter is a full type (exact match, version included), a short type, or a family
-    (``drift`` matches ``drift.detected`` and ``drift.resolved``).
-
-    >>> t = "driftwarden.drift.resolved.v1"
-    >>> [type_matches(t, w) for w in ([], ["drift"], ["drift.detected"], [t], ["feature"])]
-    [True, True, False, True, False]
-    """
-    if not wanted:
-        return True
-    short = short_type(cloudevent_type)
-    return any(
-        w == cloudevent_type or w == short or short.startswith(w + ".")
-        for w in wanted
-        if w  # an empty filter matches nothing rather than everything
-    )
-
-
-def parse_event(value: bytes | None) -> dict[str, Any]:
-    """The CloudEvents envelope in a message value; ``MalformedEvent`` says why it is not one.
-
-    An event is a UTF-8 JSON object with a string ``type``; its ``data``, when present, is
-    an object.
-
-    >>> parse_event(b'{"type": "driftwarden.feature.novel.v1", "data": {}}')["type"]
-    'driftwarden.feature.novel.v1'
-    >>> parse_event(b"[1, 2]")
-    Traceback (most recent call last):
-    ...
-    stream.commands.alerts_tail.MalformedEvent: JSON but not an object (a list)
-    """
-    if not value:
-        raise MalformedEvent("empty message")
-    try:
-        envelope = json.loads(value.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise MalformedEvent("not JSON (not UTF-8 text)") from None
-    except json.JSONDecodeError as exc:
-        raise MalformedEvent(f"not JSON ({exc})") from None
-    if not isinstance(envelope, dict):
-        raise MalformedEvent(f"JSON but not an object (a {type(envelope).__name__})")
-    if not isinstance(envelope.get("type"), str):
-        raise MalformedEvent("no string 'type': not a CloudEvent")
-    if not isinstance(envelope.get("data", {}), dict):
-        raise MalformedEvent("'data' is not an object")
-    return envelope
-
-
-def _number(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return "-" if value is None else str(value)
-
-
-def format_event(envelope: dict[str, Any]) -> str:
-    """One readable line: time, short type, severity, feature, detector,
-    ``statistic=value vs threshold``, source position (``topic[partition]@offset``), and
-    the scalar ``detail`` fields (e.g. ``observed_type=str``).
-
-    >>> print(format_event({
-    ...     "type": "driftwarden.drift.detected.v1", "time": "2023-11-14T22:13:20.000Z",
-    ...     "subject": "age", "data": {"feature": "age", "detector": "histogram",
-    ...     "statistic": "psi", "value": 0.31234, "threshold": 0.2, "severity": "critical",
-    ...     "record": {"source": "features", "partition": 0, "offset": 7}}}))
-    ... # doctest: +NORMALIZE_WHITESPACE
-    2023-11-14T22:13:20.000Z  drift.detected  critical  age  histogram  psi=0.3123 vs 0.2
-    features[0]@7
-    """
-    data: dict[str, Any] = envelope.get("data") or {}
-    statistic = str(data.get("statistic", "?"))
-    value, threshold = data.get("value"), data.get("threshold")
-    if value is not None:
-        statistic += f"={_number(value)}"
-    if threshold is not None:
-        statistic += f" vs {_number(threshold)}"
-    record = data.get("record")
-    position = (
-        f"{record.get('source')}[{record.get('partition')}]@{record.get('offset')}"
-        if isinstance(record, dict)
-        else "-"
-    )
-    parts = [
-        str(envelope.get("time") or "-"),
-        f"{short_type(envelope['type']):<20}",
-        f"{data.get('severity', '-')!s:<8}",
-        str(data.get("feature", envelope.get("subject", "?"))),
-        str(data.get("detector", "?")),
-        statistic,
-        position,
-    ]
-    detail = data.get("detail")
-    if isinstance(detail, dict):
-        parts += [
-            f"{key}={_number(item)}"
-            for key, item in detail.items()
-            if isinstance(item, str | int | float | bool)
-        ]
-    return "  ".join(parts)
 
 
 def _where(msg: Message) -> str:

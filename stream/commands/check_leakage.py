@@ -14,10 +14,25 @@ from collections.abc import Iterator, Sequence
 from rich.console import Console
 from rich.markup import escape
 
-from stream.commands.input_pass import ErrorBudget, TooManyBadRows, read_inputs, report_failure
-from stream.commands.profile import add_name_list
-from stream.leakage import LeakageChecker, LeakageOptions, LeakageReport, LeakageThresholds
-from stream.readers import DEFAULT_CHUNK_ROWS, FORMATS, InputError, RecordChunk
+from driftwarden.stream.commands.input_pass import (
+    ErrorBudget,
+    TooManyBadRows,
+    read_inputs,
+    report_failure,
+)
+from driftwarden.stream.commands.profile import add_name_list
+from driftwarden.stream.leakage.checker import (
+    LeakageChecker,
+    LeakageOptions,
+    LeakageReport,
+    LeakageThresholds,
+)
+from driftwarden.stream.profiling.readers import (
+    DEFAULT_CHUNK_ROWS,
+    FORMATS,
+    InputError,
+    RecordChunk,
+)
 
 __all__ = ["register", "render_report", "run"]
 

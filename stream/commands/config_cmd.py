@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 import yaml
 
-from stream.commands import add_schema_command
-from stream.config import ConfigError, ServiceConfig, load_config
+from driftwarden.stream.commands import add_schema_command
+from driftwarden.stream.config import ConfigError, ServiceConfig, load_config
 
 __all__ = ["add_overrides", "config_schema_text", "register", "run", "summary_line"]
 

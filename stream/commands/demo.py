@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from stream.demo import Catch
-    from stream.demo_runner import DemoReport
+    from driftwarden.stream.demo.runner import DemoReport
+    from driftwarden.stream.demo.scenario import Catch
 
 __all__ = ["print_summary", "register", "run", "summary_json"]
 
@@ -59,8 +59,8 @@ def print_summary(console: Console, report: DemoReport) -> None:
     """The summary table, the false alarms, the DLQ count and the verdict.
 
     >>> from rich.console import Console
-    >>> from stream.demo import make_scenario, score
-    >>> from stream.demo_runner import DemoReport
+    >>> from driftwarden.stream.demo.scenario import make_scenario, score
+    >>> from driftwarden.stream.demo.runner import DemoReport
     >>> scenario = make_scenario(40_000)
     >>> report = DemoReport(score(scenario, [], 60), 40_000, 40_000, {"wrong_type": 60}, None,
     ...                     9.5, "in-process mock cluster", [])
@@ -73,8 +73,8 @@ def print_summary(console: Console, report: DemoReport) -> None:
     """
     from rich.table import Table
 
-    from stream.commands.alerts_tail import format_event
-    from stream.demo_runner import MOCK_CLUSTER
+    from driftwarden.stream.cloudevents import format_event
+    from driftwarden.stream.demo.runner import MOCK_CLUSTER
 
     table = Table(title="What was injected, and what caught it")
     for column in ("", "pitfall", "feature", "at record", "caught by", "detector"):
@@ -119,8 +119,8 @@ def print_summary(console: Console, report: DemoReport) -> None:
 def summary_json(report: DemoReport) -> str:
     """The summary as one JSON document (``--json``).
 
-    >>> from stream.demo import make_scenario, score
-    >>> from stream.demo_runner import DemoReport
+    >>> from driftwarden.stream.demo.scenario import make_scenario, score
+    >>> from driftwarden.stream.demo.runner import DemoReport
     >>> scenario = make_scenario(40_000)
     >>> report = DemoReport(score(scenario, [], 60), 40_000, 40_000, {"wrong_type": 60}, None,
     ...                     9.5, "in-process mock cluster", [])
@@ -162,7 +162,7 @@ def summary_json(report: DemoReport) -> str:
 
 
 def _records(text: str) -> int:
-    from stream.demo import MIN_RECORDS
+    from driftwarden.stream.demo.scenario import MIN_RECORDS
 
     value = int(text.replace("_", ""))
     if value < MIN_RECORDS:
@@ -173,8 +173,8 @@ def _records(text: str) -> int:
 def _command(args: argparse.Namespace) -> int:
     from confluent_kafka import KafkaException
 
-    from stream.demo_runner import DemoOptions, DemoOutput, run_demo
-    from stream.topics import TopicsMissing
+    from driftwarden.stream.demo.runner import DemoOptions, DemoOutput, run_demo
+    from driftwarden.stream.service.topics import TopicsMissing
 
     options = DemoOptions(
         bootstrap_servers=args.bootstrap_servers,

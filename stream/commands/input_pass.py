@@ -18,8 +18,14 @@ from typing import Protocol, TextIO, TypeVar
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-from stream.readers import DEFAULT_CHUNK_ROWS, BadRow, InputError, RecordChunk, infer_format
-from stream.readers import iter_chunks as _iter_chunks
+from driftwarden.stream.profiling.readers import (
+    DEFAULT_CHUNK_ROWS,
+    BadRow,
+    InputError,
+    RecordChunk,
+    infer_format,
+)
+from driftwarden.stream.profiling.readers import iter_chunks as _iter_chunks
 
 __all__ = [
     "LARGE_INPUT_BYTES",
@@ -44,11 +50,11 @@ class ErrorBudget:
 
     >>> budget = ErrorBudget(max_errors=1)
     >>> budget.record([BadRow("a.csv", 3, "expected 2 fields, got 3")])
-    >>> budget.record([BadRow("a.csv", 9, "expected 2 fields, got 1")])
-    Traceback (most recent call last):
-    ...
-    stream.commands.input_pass.TooManyBadRows: more than 1 malformed row (--max-errors 1); \
-stopped at a.csv:9: expected 2 fields, got 1
+    >>> try:
+    ...     budget.record([BadRow("a.csv", 9, "expected 2 fields, got 1")])
+    ... except TooManyBadRows as error:
+    ...     print(error)
+    more than 1 malformed row (--max-errors 1); stopped at a.csv:9: expected 2 fields, got 1
     """
 
     def __init__(self, max_errors: int | None) -> None:
@@ -95,7 +101,7 @@ def check_inputs(paths: Sequence[str], fmt: str | None) -> int:
     >>> check_inputs(["no/such.csv"], None)
     Traceback (most recent call last):
     ...
-    stream.readers.InputError: no/such.csv: no such file
+    driftwarden.stream.profiling.readers.InputError: no/such.csv: no such file
     """
     total = 0
     for path in paths:

@@ -13,13 +13,17 @@ from collections.abc import Sequence
 
 from rich.console import Console
 
-from detectors.profile import Profile
-from stream.bloom_filter import RowHashFilter
-from stream.chunk_typing import ChunkTyper
-from stream.commands import add_schema_command
-from stream.commands.input_pass import ErrorBudget, TooManyBadRows, read_inputs, report_failure
-from stream.feature_accumulators import KLL_K, KLL_RANK_ERROR
-from stream.profile_builder import (
+from driftwarden.detectors.profile import Profile
+from driftwarden.stream.commands import add_schema_command
+from driftwarden.stream.commands.input_pass import (
+    ErrorBudget,
+    TooManyBadRows,
+    read_inputs,
+    report_failure,
+)
+from driftwarden.stream.profiling.chunk_typing import ChunkTyper
+from driftwarden.stream.profiling.feature_accumulators import KLL_K, KLL_RANK_ERROR
+from driftwarden.stream.profiling.profile_builder import (
     ProfileBuilder,
     ProfileOptions,
     load_profile_files,
@@ -27,14 +31,15 @@ from stream.profile_builder import (
     save_profile,
     sidecar_paths,
 )
-from stream.profile_report import (
+from driftwarden.stream.profiling.profile_report import (
     WarningThresholds,
     profile_report_json,
     profile_warnings,
     render_profile,
 )
-from stream.readers import DEFAULT_CHUNK_ROWS, FORMATS, InputError
-from stream.row_hash import row_hashes
+from driftwarden.stream.profiling.readers import DEFAULT_CHUNK_ROWS, FORMATS, InputError
+from driftwarden.stream.profiling.row_hashes import row_hashes
+from driftwarden.stream.sketches.bloom_filter import RowHashFilter
 
 __all__ = ["add_name_list", "names", "profile_schema_text", "register", "run"]
 

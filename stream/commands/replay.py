@@ -22,19 +22,19 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from detectors.profile import Profile
-from detectors.settings import DetectorSettings
-from stream.commands.input_pass import (
+from driftwarden.detectors.profile import Profile
+from driftwarden.detectors.settings import DetectorSettings
+from driftwarden.stream.commands.input_pass import (
     ErrorBudget,
     TooManyBadRows,
     check_inputs,
     report_failure,
     with_byte_progress,
 )
-from stream.commands.profile import add_name_list
-from stream.config import ConfigError, InputSection, KafkaSection, load_config
-from stream.readers import FORMATS, InputError
-from stream.replay import (
+from driftwarden.stream.commands.profile import add_name_list
+from driftwarden.stream.config import ConfigError, InputSection, KafkaSection, load_config
+from driftwarden.stream.profiling.readers import FORMATS, InputError
+from driftwarden.stream.replay import (
     PayloadBatch,
     Replayer,
     ReplayReport,
@@ -175,7 +175,7 @@ def render_summary(report: ReplayReport, console: Console | None = None) -> None
     """The per-feature summary table (on stderr by default): a boxed table on a terminal,
     plain aligned columns otherwise.
 
-    >>> from stream.replay import FeatureSummary
+    >>> from driftwarden.stream.replay import FeatureSummary
     >>> report = ReplayReport(inputs=["prod.jsonl"], records=3, accepted=2, rejected=1,
     ...     rejected_by_reason={"malformed_json": 1}, events=1,
     ...     events_by_type={"category.novel": 1}, features={"country": FeatureSummary(

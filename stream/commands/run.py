@@ -10,10 +10,10 @@ from typing import Any
 
 import structlog
 
-from stream.commands.config_cmd import add_overrides
-from stream.config import ConfigError, ServiceConfig, load_config
-from stream.logs import configure_logging
-from stream.shutdown import STOP_REQUESTED
+from driftwarden.stream.commands.config_cmd import add_overrides
+from driftwarden.stream.config import ConfigError, ServiceConfig, load_config
+from driftwarden.stream.ops.logs import configure_logging
+from driftwarden.stream.ops.shutdown import STOP_REQUESTED
 
 __all__ = ["register", "run_service"]
 
@@ -31,7 +31,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--config", required=True, type=Path, help="service config (YAML)")
     add_overrides(parser, "kafka.group_id=test")
-    # A stop asked for while the service starts is honoured (stream.shutdown).
+    # A stop asked for while the service starts is honoured (driftwarden.stream.ops.shutdown).
     parser.set_defaults(command=run_service, takes_stop_signals=True)
 
 
@@ -51,10 +51,10 @@ def run_service(args: argparse.Namespace) -> int:
     # Imported here so that `driftwarden --help` does not load numba and librdkafka.
     from confluent_kafka import KafkaException
 
-    from stream.checkpointer import CommitFailed
-    from stream.health_server import PortInUse
-    from stream.service import DriftService
-    from stream.topics import TopicsMissing
+    from driftwarden.stream.ops.health_server import PortInUse
+    from driftwarden.stream.service.checkpointer import CommitFailed
+    from driftwarden.stream.service.drift_service import DriftService
+    from driftwarden.stream.service.topics import TopicsMissing
 
     configure_logging(config.service.log_format, config.service.log_level)
     log.info("config_loaded", file=str(path), config=config.redacted())

@@ -1,0 +1,102 @@
+"""Whether the cluster is reachable: one ``broker_unreachable`` / ``broker_recovered`` pair of
+log events per outage, instead of a line per failed connection.
+
+librdkafka reports "all brokers down" through a client's ``error_cb`` and says nothing when
+they come back. Only the consumer's report opens an outage: it fetches all the time, so its
+connections are never idle, whereas a producer's idle connection that the broker closed
+reads as "all brokers down" too. The outage ends when the consumer's statistics show a
+broker in state ``UP`` that *reconnected after the outage began* (its ``stateage``), so a
+connection that simply had not noticed the outage yet does not end it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import structlog
+from confluent_kafka import KafkaError
+
+__all__ = ["BrokerWatch"]
+
+log = structlog.get_logger(__name__)
+
+
+class BrokerWatch:
+    """Tracks reachability from client callbacks (they run in the loop's thread).
+
+    ``on_error`` is the consumer's ``error_cb``, ``on_producer_error`` the producer's (and
+    any short-lived client's);
+    ``on_stats`` takes the consumer's statistics (a parsed ``stats_cb`` document).
+
+    >>> from structlog.testing import capture_logs
+    >>> now = [100.0]
+    >>> watch = BrokerWatch(clock=lambda: now[0])
+    >>> down = KafkaError(KafkaError._ALL_BROKERS_DOWN, "1/1 brokers are down")
+    >>> up_for = lambda seconds: {"brokers": {"b:9092/1": {
+    ...     "nodeid": 1, "state": "UP", "stateage": int(seconds * 1e6)}}}
+    >>> with capture_logs() as logs:
+    ...     watch.on_producer_error(down)  # an idle producer connection: not an outage
+    ...     watch.on_error(down)
+    ...     now[0] += 30
+    ...     watch.on_stats(up_for(60))  # up since before the outage: it has not noticed yet
+    ...     watch.on_error(down)  # reported again: still the same outage
+    ...     watch.on_stats(up_for(2))  # reconnected 2 s ago, during the outage
+    >>> [(line["event"], line.get("down_s")) for line in logs]
+    [('broker_unreachable', None), ('broker_recovered', 30.0)]
+    >>> watch.reachable, watch.outages
+    (True, 1)
+    """
+
+    def __init__(self, clock: Any = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._down_since: float | None = None
+        self.outages = 0
+
+    @property
+    def reachable(self) -> bool:
+        """False from the consumer's "all brokers down" until a broker reconnects."""
+        return self._down_since is None
+
+    def on_error(self, error: KafkaError) -> None:
+        """The consumer's ``error_cb``: opens an outage, logs other client-level errors."""
+        if error.code() == KafkaError._ALL_BROKERS_DOWN:
+            with self._lock:
+                if self._down_since is not None:
+                    return
+                self._down_since = self._clock()
+                self.outages += 1
+            log.warning("broker_unreachable", error=error.str())
+        else:
+            self._log_error(error)
+
+    def on_producer_error(self, error: KafkaError) -> None:
+        """The producer's ``error_cb``: its "all brokers down" may be an idle connection the
+        broker closed, so it opens no outage (its undelivered messages say the rest)."""
+        if error.code() != KafkaError._ALL_BROKERS_DOWN:
+            self._log_error(error)
+
+    def on_stats(self, stats: dict[str, Any]) -> None:
+        """The consumer's statistics: a broker (not a bootstrap placeholder) in state ``UP``
+        since a moment after the outage began ends it."""
+        since = self._down_since
+        if since is None:
+            return
+        down_for = self._clock() - since
+        for broker in (stats.get("brokers") or {}).values():
+            if broker.get("state") != "UP" or int(broker.get("nodeid", -1)) < 0:
+                continue
+            if int(broker.get("stateage", 0)) / 1e6 < down_for:
+                with self._lock:
+                    self._down_since = None
+                log.info("broker_recovered", down_s=round(down_for, 1))
+                return
+
+    @staticmethod
+    def _log_error(error: KafkaError) -> None:
+        if error.fatal():
+            log.error("kafka_client_fatal", code=error.name(), error=error.str())
+        elif error.code() != KafkaError._TRANSPORT:  # a dropped connection: the outage says it
+            log.warning("kafka_client_error", code=error.name(), error=error.str())
