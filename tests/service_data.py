@@ -1,4 +1,5 @@
-"""Seeded inference-log records with the data pitfalls of DESIGN.md, for service tests."""
+"""Seeded inference-log records with the data pitfalls of docs/architecture.md, for service
+tests."""
 
 from __future__ import annotations
 

@@ -5,7 +5,10 @@ code, and the wheel lists every folder. docs/architecture.md draws the layers.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 import tomllib
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -136,3 +139,21 @@ def test_every_folder_says_what_it_holds_in_its_docstring() -> None:
         if path.name == "__init__.py":
             doc = ast.get_docstring(ast.parse(path.read_text()))
             assert doc and len(doc) > 80, f"{path.relative_to(REPO)} needs a docstring"
+
+
+def test_the_wheel_installs_nothing_but_the_driftwarden_namespace(tmp_path: Path) -> None:
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp_path), "."],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert built.returncode == 0, built.stderr
+    (wheel,) = tmp_path.glob("driftwarden-*.whl")
+    tops = {name.split("/", 1)[0] for name in zipfile.ZipFile(wheel).namelist()}
+    assert {top for top in tops if not top.endswith(".dist-info")} == {"driftwarden"}
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "driftwarden/stream/decoding/scanner/json_scan.py" in names
+    assert "driftwarden/detectors/adwin.py" in names
+    assert not any(name.startswith("driftwarden/__init__") for name in names)  # a namespace

@@ -1,7 +1,8 @@
 """Delivery semantics under SIGKILL: nothing lost, nothing counted twice, identical alerts.
 
-DESIGN.md "Delivery semantics": produce N records, kill the service at random points while it
-consumes, restart it each time, and compare with an uninterrupted run on the same data.
+docs/architecture.md "Delivery semantics": produce N records, kill the service at random
+points while it consumes, restart it each time, and compare with an uninterrupted run on the
+same data.
 """
 
 from __future__ import annotations

@@ -1,2 +1,2 @@
 """Fault tests (issue 10): broker outages, SIGKILL in a consumer group, a DLQ that refuses
-records, a poison key. Each checks DESIGN.md "Delivery semantics" under one fault."""
+records, a poison key. Each checks docs/architecture.md "Delivery semantics" under one fault."""

@@ -1,8 +1,8 @@
 """What a service run left on its topics, and the checks every fault test makes on it.
 
-DESIGN.md "Delivery semantics": however a run was disturbed, the latest snapshots count every
-record exactly once (detector state plus DLQ), and the alerts are the uninterrupted run's:
-the same ids, and one payload per id, equal to the reference's.
+docs/architecture.md "Delivery semantics": however a run was disturbed, the latest
+snapshots count every record exactly once (detector state plus DLQ), and the alerts are the
+uninterrupted run's: the same ids, and one payload per id, equal to the reference's.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """Broker outages: the service waits for the broker, never exits, loses and doubles nothing.
 
-DESIGN.md "Delivery semantics" 7: broker outages of minutes are survived (retry with backoff),
-never a crash. The broker is this module's own (``private_broker``); records keep arriving
-through the outage (``PacedFeed``), so the service is mid-stream when the broker goes down.
-An uninterrupted run over the same input topic, after the outage, is the reference.
+docs/architecture.md "Delivery semantics" 6: broker outages of minutes are survived (retry
+with backoff), never a crash. The broker is this module's own (``private_broker``); records
+keep arriving through the outage (``PacedFeed``), so the service is mid-stream when the
+broker goes down. An uninterrupted run over the same input topic, after the outage, is the
+reference.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """A DLQ that refuses records: the partition stops, loudly, and resumes once it accepts them.
 
-DESIGN.md "Delivery semantics" 5: an offset is committed only past records that were either
-processed or confirmed on the DLQ; when the DLQ refuses a record, progress on that partition
-stops rather than skip it.
+docs/architecture.md "Delivery semantics" 5: an offset is committed only past records that
+were either processed or confirmed on the DLQ; when the DLQ refuses a record, progress on
+that partition stops rather than skip it.
 
 How the DLQ refuses: ``min.insync.replicas=2`` does not refuse on a one-node broker (since
 Kafka 3.7 the broker enforces min(min.insync.replicas, replica count), KAFKA-15583), so the

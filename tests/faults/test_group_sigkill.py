@@ -1,6 +1,6 @@
 """SIGKILL in a two-instance consumer group: nothing lost, nothing counted twice, same alerts.
 
-DESIGN.md "Delivery semantics" 2-3 across a group: two instances (static members "a" and
+docs/architecture.md "Delivery semantics" 2-3 across a group: two instances (static members "a" and
 "b", ``kafka.instance_id``) share a 4-partition input; one or the other is killed at seeded
 random points while records arrive (``PacedFeed``) and restarted each time. The outcome must
 equal an uninterrupted single-instance run over the same input topic.

@@ -1,8 +1,9 @@
 """A poison key: a valid record whose feature name holds an escaped control character.
 
 ``{"features": {"a\\u0001b": 1.0, ...}}`` is valid JSON; the feature is named "a", U+0001,
-"b". DESIGN.md "Delivery semantics" 5: a record is processed or sent to the DLQ, and never
-stops the service; a valid one is processed: its feature is tracked like any other.
+"b". docs/architecture.md "Delivery semantics" 5: a record is processed or sent to the DLQ,
+and never stops the service; a valid one is processed: its feature is tracked like any
+other.
 """
 
 from __future__ import annotations
