@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from driftwarden.detectors.base import DriftDetector, as_float_array
+from driftwarden.detectors.snapshots import check_snapshot
 
 __all__ = ["ADWIN"]
 
@@ -463,11 +464,7 @@ class ADWIN(DriftDetector):
         >>> ADWIN.restore(adwin.snapshot()).delta
         0.002
         """
-        if state.get("kind") != _SNAPSHOT_KIND or state.get("version") != _SNAPSHOT_VERSION:
-            raise ValueError(
-                f"not an ADWIN snapshot of version {_SNAPSHOT_VERSION}: "
-                f"kind={state.get('kind')!r}, version={state.get('version')!r}"
-            )
+        check_snapshot(state, _SNAPSHOT_KIND, _SNAPSHOT_VERSION)
         detector = cls(**state["params"])
         bucket_totals = state["bucket_totals"]
         bucket_variances = state["bucket_variances"]

@@ -15,9 +15,11 @@ from driftwarden.detectors.numeric_monitor import NumericMonitor
 from driftwarden.detectors.profile import Profile
 from driftwarden.detectors.schema_tracker import SchemaReport, SchemaTracker
 from driftwarden.detectors.settings import DetectorSettings
+from driftwarden.detectors.snapshots import check_snapshot
 
 __all__ = ["DetectorBank"]
 
+_SNAPSHOT_KIND = "DetectorBank"
 _SNAPSHOT_VERSION = 1
 # JSON types a categorical column holds as labels (anything else can stand for None).
 _LABEL_TYPES = frozenset({"string", "number", "bool"})
@@ -94,8 +96,10 @@ class DetectorBank:
         """
         self.settings = settings
         for name, monitor in self.monitors.items():
-            kind: Kind = "numeric" if isinstance(monitor, NumericMonitor) else "categorical"
-            monitor.apply_thresholds(settings.resolved(name, kind))
+            if isinstance(monitor, NumericMonitor):
+                monitor.apply_thresholds(settings.resolved(name, "numeric"))
+            else:
+                monitor.apply_thresholds(settings.resolved(name, "categorical"))
 
     def statistics(self) -> dict[str, dict[str, float]]:
         """The latest statistic of each detector per feature (for metrics gauges)."""
@@ -184,14 +188,18 @@ class DetectorBank:
                 self._limit_reported = True
                 pending.append((name, _limit_finding(self.settings.max_features)))
             return None
-        settings = self.settings.resolved(name, kind)
         created: Monitor
         if kind == "numeric":
             created = NumericMonitor.create(
-                feature_profile, settings, self.settings.warmup, self.settings.clip_z
+                feature_profile,
+                self.settings.resolved(name, "numeric"),
+                self.settings.warmup,
+                self.settings.clip_z,
             )
         else:
-            created = CategoricalMonitor.create(feature_profile, settings)
+            created = CategoricalMonitor.create(
+                feature_profile, self.settings.resolved(name, "categorical")
+            )
         self.monitors[name] = created
         return created
 
@@ -217,6 +225,7 @@ class DetectorBank:
     def snapshot(self) -> dict[str, Any]:
         """The whole bank as a JSON-serialisable dict (settings and profile excluded)."""
         return {
+            "kind": _SNAPSHOT_KIND,
             "version": _SNAPSHOT_VERSION,
             "records_seen": self.records_seen,
             "untracked_features": self.untracked_features,
@@ -236,8 +245,9 @@ class DetectorBank:
         cls, state: dict[str, Any], settings: DetectorSettings, profile: Profile | None = None
     ) -> DetectorBank:
         """Rebuild a bank from ``snapshot()``; it makes exactly the same future decisions."""
-        if state.get("version") != _SNAPSHOT_VERSION:
-            raise ValueError(f"unsupported DetectorBank snapshot version {state.get('version')}")
+        if isinstance(state, dict) and "kind" not in state:
+            state = {"kind": _SNAPSHOT_KIND, **state}  # written before the bank named its kind
+        check_snapshot(state, _SNAPSHOT_KIND, _SNAPSHOT_VERSION)
         bank = cls(settings, profile)
         bank.records_seen = state["records_seen"]
         bank.untracked_features = state["untracked_features"]

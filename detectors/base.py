@@ -1,14 +1,19 @@
-"""The small contract every online drift detector honours."""
+"""The two small contracts detectors honour: ``DriftDetector``, a base class for the change
+detectors over a stream of numbers (ADWIN, Page-Hinkley), and ``WindowedDetector``, a
+protocol for the detectors that judge tumbling windows (histogram, null rate, categorical).
+"""
 
 from __future__ import annotations
 
 import abc
-from typing import Any, Self
+from typing import Any, Protocol, Self, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["DriftDetector", "as_float_array"]
+__all__ = ["DriftDetector", "WindowedDetector", "as_float_array"]
+
+ReportT = TypeVar("ReportT")
 
 
 def as_float_array(values: npt.ArrayLike) -> npt.NDArray[np.float64]:
@@ -64,3 +69,38 @@ class DriftDetector(abc.ABC):
     @abc.abstractmethod
     def restore(cls, state: dict[str, Any]) -> Self:
         """Rebuild a detector from ``snapshot()`` output; it makes the same future decisions."""
+
+
+class WindowedDetector(Protocol[ReportT]):
+    """A detector that judges tumbling windows of ``window`` values, one report per window.
+
+    ``HistogramDrift`` (``ReportT = HistogramReport``), ``NullRate`` (``NullRateReport``) and
+    ``CategoricalDrift`` (``CategoricalReport | NovelCategoryReport``) honour it structurally,
+    without a common base class. Reports carry their index in the batch and do not depend on
+    where batches begin and end; ``restore(snapshot())`` makes the same future reports.
+
+    >>> from driftwarden.detectors.null_rate import NullRate, NullRateReport
+    >>> detector: WindowedDetector[NullRateReport] = NullRate(0.0, window=100)
+    >>> [(r.index, r.null_rate) for r in detector.update_many(np.arange(250) % 10 == 0)]
+    [(99, 0.1), (199, 0.1)]
+    >>> type(detector).restore(detector.snapshot()).update_many(np.zeros(50, dtype=bool))[0].index
+    49
+    """
+
+    @property
+    def window(self) -> int:
+        """Values (or records, for the null rate) per tumbling window."""
+        ...
+
+    def update_many(self, values: npt.ArrayLike, /) -> list[ReportT]:
+        """Feed a whole batch; return its reports ordered by index into ``values``."""
+        ...
+
+    def snapshot(self) -> dict[str, Any]:
+        """Return the full state as a JSON-serialisable dict."""
+        ...
+
+    @classmethod
+    def restore(cls, state: dict[str, Any], /) -> Self:
+        """Rebuild a detector from ``snapshot()`` output; it makes the same future reports."""
+        ...

@@ -27,17 +27,17 @@ Rules
 Memory bound
 ------------
 Independent of stream length and cardinality, at most: the current window's distinct values
-with two integers each (``window`` entries), the reference's categories, a Misra-Gries
-summary of ``top_k`` categories (the mergeable form of space-saving; fed whole windows, so
-every category with more than ``n / (top_k + 1)`` of the ``n`` values of completed windows
-is in it, each count low by ``heavy_error <= n / (top_k + 1)`` at most),
+with two integers each (``window`` entries), the reference's categories, a ``MisraGries``
+summary of ``top_k`` categories (fed whole windows, so every category with more than
+``n / (top_k + 1)`` of the ``n`` values of completed windows is in it, each count low by
+``heavy_error <= n / (top_k + 1)`` at most),
 ``MAX_REPORTED_NOVEL`` already-reported novel values (later novel values are counted in
 ``novel_suppressed``, not reported) and a ``2**hll_lg_k``-byte HLL sketch (4 KiB by default).
 While a batch is processed, its counting takes memory proportional to the batch.
 Python's salted ``hash()`` only counts values while a batch is processed; state is ordered
-by value and sketches hash with DataSketches' fixed-seed MurmurHash3, so a snapshot is the
-same in every process. Sketches are fed whole windows, so reports and state at window ends
-do not depend on batch boundaries.
+by value and the HLL sketch hashes with DataSketches' fixed-seed MurmurHash3, so a snapshot
+is the same in every process. The summaries are fed whole windows, so reports and state at
+window ends do not depend on batch boundaries.
 """
 
 from __future__ import annotations
@@ -55,6 +55,8 @@ import numpy as np
 import numpy.typing as npt
 
 from driftwarden.detectors.category_counts import CountedSegment, count_window_segments
+from driftwarden.detectors.misra_gries import MisraGries
+from driftwarden.detectors.snapshots import check_snapshot
 from driftwarden.detectors.window_stats import chi_square_two_sample, js_distance
 
 __all__ = ["MAX_REPORTED_NOVEL", "CategoricalDrift", "CategoricalReport", "NovelCategoryReport"]
@@ -176,7 +178,6 @@ class CategoricalDrift:
         self.n_missing = 0
         self.n_seen = 0
         self.novel_suppressed = 0
-        self.heavy_error = 0
         self._drift_detected = False
         self._n_records = 0
         # Sorted keys with aligned counts (and the "other" bucket appended), the bins where
@@ -198,7 +199,7 @@ class CategoricalDrift:
         self._win: dict[str, int] = {}
         self._win_first: dict[str, int] = {}
         self._win_fill = 0
-        self._heavy: dict[str, int] = {}  # in no particular order: sorted when read
+        self._heavy = MisraGries(top_k)
         self._reported: set[str] = set()
         self._hll = datasketches.hll_sketch(hll_lg_k, datasketches.tgt_hll_type.HLL_8)
 
@@ -212,14 +213,19 @@ class CategoricalDrift:
         """HLL estimate of the number of distinct values in the windows completed so far."""
         return float(self._hll.get_estimate())
 
+    @property
+    def heavy_error(self) -> int:
+        """How far below its true count a ``heavy_hitters()`` count may be."""
+        return self._heavy.error
+
     def heavy_hitters(self) -> list[tuple[str, int]]:
         """Categories of the top-K summary of completed windows, most frequent first.
 
         Each true count lies in ``[count, count + heavy_error]``; every category with more
         than ``(n_seen - window_fill) / (top_k + 1)`` values in completed windows is listed.
+        Ties are ordered by category.
         """
-        by_key = sorted(self._heavy.items())
-        return sorted(by_key, key=lambda item: item[1], reverse=True)  # stable: ties by key
+        return self._heavy.most_frequent()
 
     def update(self, x: str | None) -> list[CategoricalReport | NovelCategoryReport]:
         """Feed one value; return its reports."""
@@ -298,32 +304,17 @@ class CategoricalDrift:
             for index, key in chosen
         ]
 
-    def _merge_heavy(self, window_counts: dict[str, int]) -> None:
-        """Misra-Gries merge of a window's exact counts into the top-K summary."""
-        merged = dict(window_counts)
-        for key, count in self._heavy.items():
-            merged[key] = merged.get(key, 0) + count
-        if len(merged) > self.top_k:
-            # Subtracting the (top_k + 1)-th largest count leaves at most top_k positive.
-            keys = list(merged)
-            values = np.fromiter(merged.values(), dtype=np.int64, count=len(keys))
-            kth_largest = int(np.partition(values, values.size - self.top_k - 1)[-self.top_k - 1])
-            self.heavy_error += kth_largest
-            kept = np.flatnonzero(values > kth_largest).tolist()
-            merged = {keys[i]: merged[keys[i]] - kth_largest for i in kept}
-        self._heavy = merged
-
     def _close_window(self, index: int) -> CategoricalReport | None:
         """Compare the full window with the reference (or adopt it); start the next one."""
         window_counts = self._win
         self._win, self._win_first, self._win_fill = {}, {}, 0
         # Sketches take whole windows, in sorted order: their state (and the HLL's
         # order-sensitive estimate) then does not depend on how batches were cut. A value
-        # in the top-K summary came from an earlier window, so the sketch holds it already
+        # in the top-K summary came from an earlier window, so the HLL holds it already
         # and updating it again would change nothing.
         keys = sorted(window_counts)
-        deque(map(self._hll.update, filterfalse(self._heavy.__contains__, keys)), maxlen=0)
-        self._merge_heavy(window_counts)
+        deque(map(self._hll.update, filterfalse(self._heavy.labels().__contains__, keys)), maxlen=0)
+        self._heavy.update(window_counts)
         if not self._has_reference:
             self._ref_other, self._ref_complete, self._has_reference = 0, True, True
             self._set_reference(window_counts)
@@ -372,7 +363,7 @@ class CategoricalDrift:
 
     def snapshot(self) -> dict[str, Any]:
         """Return the full state as a JSON-serialisable dict."""
-        window_keys, heavy_keys = sorted(self._win), sorted(self._heavy)
+        window_keys, heavy = sorted(self._win), self._heavy.counts()
         return {
             "kind": _SNAPSHOT_KIND,
             "version": _SNAPSHOT_VERSION,
@@ -396,8 +387,8 @@ class CategoricalDrift:
                 "counts": [self._win[key] for key in window_keys],
                 "first_seen": [self._win_first.get(key, -1) for key in window_keys],
             },
-            "heavy": {"keys": heavy_keys, "counts": [self._heavy[key] for key in heavy_keys]},
-            "heavy_error": self.heavy_error,
+            "heavy": {"keys": list(heavy), "counts": list(heavy.values())},
+            "heavy_error": self._heavy.error,
             "reported_novel": sorted(self._reported),
             "hll": base64.b64encode(self._hll.serialize_updatable()).decode("ascii"),
             "counters": {
@@ -412,11 +403,7 @@ class CategoricalDrift:
     @classmethod
     def restore(cls, state: dict[str, Any]) -> Self:
         """Rebuild a detector from ``snapshot()`` output; it makes the same future reports."""
-        if state.get("kind") != _SNAPSHOT_KIND or state.get("version") != _SNAPSHOT_VERSION:
-            raise ValueError(
-                f"not a {_SNAPSHOT_KIND} v{_SNAPSHOT_VERSION} snapshot: "
-                f"kind={state.get('kind')!r} version={state.get('version')!r}"
-            )
+        check_snapshot(state, _SNAPSHOT_KIND, _SNAPSHOT_VERSION)
         reference, window = state["reference"], state["window_state"]
         detector = cls(None, **state["params"])
         detector._ref_other, detector._ref_complete = reference["other"], reference["complete"]
@@ -430,8 +417,8 @@ class CategoricalDrift:
             if first >= 0
         }
         detector._win_fill = sum(window["counts"])
-        detector._heavy = dict(zip(state["heavy"]["keys"], state["heavy"]["counts"], strict=True))
-        detector.heavy_error = state["heavy_error"]
+        heavy = dict(zip(state["heavy"]["keys"], state["heavy"]["counts"], strict=True))
+        detector._heavy = MisraGries(detector.top_k, heavy, state["heavy_error"])
         detector._reported = set(state["reported_novel"])
         detector._hll = datasketches.hll_sketch.deserialize(base64.b64decode(state["hll"]))
         counters = state["counters"]

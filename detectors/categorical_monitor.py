@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from driftwarden.detectors.alert_state import AlertState
+from driftwarden.detectors.base import WindowedDetector
 from driftwarden.detectors.categorical_drift import (
     CategoricalDrift,
     CategoricalReport,
     NovelCategoryReport,
 )
 from driftwarden.detectors.events import EventType, Finding
-from driftwarden.detectors.null_rate import NullRate
+from driftwarden.detectors.null_rate import NullRate, NullRateReport
 from driftwarden.detectors.null_rate_findings import null_rate_finding
 from driftwarden.detectors.profile import FeatureProfile
-from driftwarden.detectors.settings import CategoricalDriftSettings, NullRateSettings
+from driftwarden.detectors.settings import CategoricalDefaults
 
 __all__ = ["CategoricalMonitor"]
+
+if TYPE_CHECKING:
+    # The monitor holds its windowed detectors by their own types, whose thresholds it reads
+    # and sets; mypy checks here that each honours the shared WindowedDetector protocol.
+    _categorical: type[WindowedDetector[CategoricalReport | NovelCategoryReport]] = CategoricalDrift
+    _null_rate: type[WindowedDetector[NullRateReport]] = NullRate
 
 
 class CategoricalMonitor:
@@ -54,10 +61,11 @@ class CategoricalMonitor:
         self.last_statistics: dict[str, float] = {}
 
     @classmethod
-    def create(cls, profile: FeatureProfile | None, settings: dict[str, Any]) -> CategoricalMonitor:
+    def create(
+        cls, profile: FeatureProfile | None, settings: CategoricalDefaults
+    ) -> CategoricalMonitor:
         """Build the detectors ``settings`` (from ``DetectorSettings.resolved``) enable."""
-        cat_s: CategoricalDriftSettings = settings["categorical"]
-        null_s: NullRateSettings = settings["null_rate"]
+        cat_s, null_s = settings.categorical, settings.null_rate
         summary = profile.categorical if profile is not None else None
         categorical = None
         if cat_s.enabled:
@@ -77,17 +85,15 @@ class CategoricalMonitor:
             )
         return cls(categorical, null_rate)
 
-    def apply_thresholds(self, settings: dict[str, Any]) -> None:
+    def apply_thresholds(self, settings: CategoricalDefaults) -> None:
         """Take new thresholds from ``settings``; detector state is kept."""
-        cat_s: CategoricalDriftSettings = settings["categorical"]
         if self.categorical is not None:
-            self.categorical.js_threshold = cat_s.js_threshold
-            self.categorical.p_value_threshold = cat_s.p_value_threshold
-            self.categorical.novel_min_share = cat_s.novel_min_share
-        null_s: NullRateSettings = settings["null_rate"]
+            self.categorical.js_threshold = settings.categorical.js_threshold
+            self.categorical.p_value_threshold = settings.categorical.p_value_threshold
+            self.categorical.novel_min_share = settings.categorical.novel_min_share
         if self.null_rate is not None:
-            self.null_rate.z_threshold = null_s.z_threshold
-            self.null_rate.min_abs_change = null_s.min_abs_change
+            self.null_rate.z_threshold = settings.null_rate.z_threshold
+            self.null_rate.min_abs_change = settings.null_rate.min_abs_change
 
     def process(
         self,

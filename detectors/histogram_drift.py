@@ -13,12 +13,13 @@ import numpy.typing as npt
 from driftwarden.detectors.base import as_float_array
 from driftwarden.detectors.histogram_kernel import fill_windows
 from driftwarden.detectors.histogram_reference import HistogramReference
+from driftwarden.detectors.snapshots import check_snapshot
 from driftwarden.detectors.window_stats import chi_square_two_sample, js_distance, psi
 
 __all__ = ["HistogramDrift", "HistogramReport", "LiveSummary"]
 
-_STATE_KIND = "HistogramDrift"
-_STATE_VERSION = 1
+_SNAPSHOT_KIND = "HistogramDrift"
+_SNAPSHOT_VERSION = 1
 # Constructor arguments that a snapshot carries besides the reference.
 _SETTINGS = (
     "window",
@@ -377,8 +378,8 @@ class HistogramDrift:
         open_window = self._n_in_window > 0
         total, total_sq, low, high = self._moments.tolist()
         return {
-            "kind": _STATE_KIND,
-            "version": _STATE_VERSION,
+            "kind": _SNAPSHOT_KIND,
+            "version": _SNAPSHOT_VERSION,
             **{name: getattr(self, name) for name in _SETTINGS},
             "n_nan": self.n_nan,
             "reference": None
@@ -414,11 +415,7 @@ class HistogramDrift:
         >>> restored.update_many(stream[1700:]) == detector.update_many(stream[1700:])
         True
         """
-        if state.get("kind") != _STATE_KIND or state.get("version") != _STATE_VERSION:
-            raise ValueError(
-                f"not a {_STATE_KIND} v{_STATE_VERSION} snapshot: kind={state.get('kind')!r}, "
-                f"version={state.get('version')!r}"
-            )
+        check_snapshot(state, _SNAPSHOT_KIND, _SNAPSHOT_VERSION)
         reference = state["reference"] or {}
         detector = cls(
             reference.get("edges"),

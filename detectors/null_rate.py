@@ -9,10 +9,12 @@ from typing import Any, Self
 import numpy as np
 import numpy.typing as npt
 
+from driftwarden.detectors.snapshots import check_snapshot
+
 __all__ = ["NullRate", "NullRateReport"]
 
-_STATE_KIND = "NullRate"
-_STATE_VERSION = 1
+_SNAPSHOT_KIND = "NullRate"
+_SNAPSHOT_VERSION = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,8 +159,8 @@ class NullRate:
     def snapshot(self) -> dict[str, Any]:
         """Return the full state as a JSON-serialisable dict (see ``restore``)."""
         return {
-            "kind": _STATE_KIND,
-            "version": _STATE_VERSION,
+            "kind": _SNAPSHOT_KIND,
+            "version": _SNAPSHOT_VERSION,
             "window": self._window,
             "ref_null_rate": self.ref_null_rate,
             "z_threshold": self.z_threshold,
@@ -180,11 +182,7 @@ class NullRate:
         >>> restored.update_many(is_missing[1700:]) == detector.update_many(is_missing[1700:])
         True
         """
-        if state.get("kind") != _STATE_KIND or state.get("version") != _STATE_VERSION:
-            raise ValueError(
-                f"not a {_STATE_KIND} v{_STATE_VERSION} snapshot: kind={state.get('kind')!r}, "
-                f"version={state.get('version')!r}"
-            )
+        check_snapshot(state, _SNAPSHOT_KIND, _SNAPSHOT_VERSION)
         detector = cls(
             state["ref_null_rate"],
             window=state["window"],

@@ -2,28 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from driftwarden.detectors.adwin import ADWIN
 from driftwarden.detectors.alert_state import AlertState
+from driftwarden.detectors.base import WindowedDetector
 from driftwarden.detectors.events import EventType, Finding
 from driftwarden.detectors.histogram_drift import HistogramDrift, HistogramReport
 from driftwarden.detectors.null_rate import NullRate, NullRateReport
 from driftwarden.detectors.null_rate_findings import null_rate_finding
 from driftwarden.detectors.page_hinkley import PageHinkley
 from driftwarden.detectors.profile import FeatureProfile
-from driftwarden.detectors.settings import (
-    AdwinSettings,
-    HistogramSettings,
-    NullRateSettings,
-    PageHinkleySettings,
-)
+from driftwarden.detectors.settings import NumericDefaults
 from driftwarden.detectors.standardiser import Standardiser
 
 __all__ = ["NumericMonitor"]
+
+if TYPE_CHECKING:
+    # The monitor holds its windowed detectors by their own types, whose thresholds it reads
+    # and sets; mypy checks here that each honours the shared WindowedDetector protocol.
+    _histogram: type[WindowedDetector[HistogramReport]] = HistogramDrift
+    _null_rate: type[WindowedDetector[NullRateReport]] = NullRate
 
 _HISTOGRAM_THRESHOLDS = (
     "sparse_min_count",
@@ -79,16 +81,14 @@ class NumericMonitor:
     def create(
         cls,
         profile: FeatureProfile | None,
-        settings: dict[str, Any],
+        settings: NumericDefaults,
         warmup: int = 1000,
         clip_z: float = 5.0,
     ) -> NumericMonitor:
         """Build the detectors ``settings`` (from ``DetectorSettings.resolved``) enable."""
         summary = profile.numeric if profile is not None else None
-        adwin_s: AdwinSettings = settings["adwin"]
-        ph_s: PageHinkleySettings = settings["page_hinkley"]
-        hist_s: HistogramSettings = settings["histogram"]
-        null_s: NullRateSettings = settings["null_rate"]
+        adwin_s, ph_s = settings.adwin, settings.page_hinkley
+        hist_s, null_s = settings.histogram, settings.null_rate
         standardiser = Standardiser(
             summary.mean if summary else None, summary.std if summary else None, warmup, clip_z
         )
@@ -120,19 +120,16 @@ class NumericMonitor:
             )
         return cls(standardiser, adwin, page_hinkley, histogram, null_rate)
 
-    def apply_thresholds(self, settings: dict[str, Any]) -> None:
+    def apply_thresholds(self, settings: NumericDefaults) -> None:
         """Take new thresholds from ``settings``; detector state is kept."""
-        hist_s: HistogramSettings = settings["histogram"]
         if self.histogram is not None:
             for name in _HISTOGRAM_THRESHOLDS:
-                setattr(self.histogram, name, getattr(hist_s, name))
-        null_s: NullRateSettings = settings["null_rate"]
+                setattr(self.histogram, name, getattr(settings.histogram, name))
         if self.null_rate is not None:
-            self.null_rate.z_threshold = null_s.z_threshold
-            self.null_rate.min_abs_change = null_s.min_abs_change
-        ph_s: PageHinkleySettings = settings["page_hinkley"]
+            self.null_rate.z_threshold = settings.null_rate.z_threshold
+            self.null_rate.min_abs_change = settings.null_rate.min_abs_change
         if self.page_hinkley is not None:
-            self.page_hinkley.threshold = ph_s.threshold
+            self.page_hinkley.threshold = settings.page_hinkley.threshold
 
     def process(
         self,

@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from driftwarden.detectors.base import DriftDetector, as_float_array
+from driftwarden.detectors.snapshots import check_snapshot
 
 __all__ = ["STANDARDISED_DEFAULTS", "PageHinkley"]
 
@@ -301,11 +302,7 @@ class PageHinkley(DriftDetector):
         >>> PageHinkley.restore(ph.snapshot()).n
         100
         """
-        if state.get("kind") != _SNAPSHOT_KIND or state.get("version") != _SNAPSHOT_VERSION:
-            raise ValueError(
-                f"not a {_SNAPSHOT_KIND} snapshot of version {_SNAPSHOT_VERSION}: "
-                f"kind={state.get('kind')!r}, version={state.get('version')!r}"
-            )
+        check_snapshot(state, _SNAPSHOT_KIND, _SNAPSHOT_VERSION)
         params, saved = state["params"], state["state"]
         detector = cls(
             min_instances=int(params["min_instances"]),

@@ -45,6 +45,7 @@ import numpy as np
 import numpy.typing as npt
 
 from driftwarden.detectors.feature_batch import FeatureBatch
+from driftwarden.detectors.snapshots import check_snapshot
 
 __all__ = ["FIELD_KINDS", "SchemaReport", "SchemaTracker"]
 
@@ -341,11 +342,7 @@ class SchemaTracker:
 
         Version 1 snapshots (no held reports) are read too.
         """
-        if state.get("kind") != _SNAPSHOT_KIND or state.get("version") not in _READABLE_VERSIONS:
-            raise ValueError(
-                f"not a {_SNAPSHOT_KIND} v{_SNAPSHOT_VERSION} snapshot: "
-                f"kind={state.get('kind')!r} version={state.get('version')!r}"
-            )
+        check_snapshot(state, _SNAPSHOT_KIND, _READABLE_VERSIONS)
         tracker = cls(None, **state["params"])
         tracker._has_reference = state["has_reference"]
         tracker._n_records = state["n_records"]

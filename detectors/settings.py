@@ -7,9 +7,11 @@ mean and std), so one default fits every feature whatever its unit.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from driftwarden.detectors.feature_batch import Kind
 
 __all__ = [
     "AdwinSettings",
@@ -167,7 +169,7 @@ class FeatureOverride(_Settings):
     {'top_k': 8}
     """
 
-    kind: Literal["numeric", "categorical"] | None = None
+    kind: Kind | None = None
     adwin: dict[str, Any] | None = None
     page_hinkley: dict[str, Any] | None = None
     histogram: dict[str, Any] | None = None
@@ -216,20 +218,32 @@ class DetectorSettings(_Settings):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, populate_by_name=True)
 
-    def resolved(self, feature: str, kind: Literal["numeric", "categorical"]) -> dict[str, Any]:
-        """The effective settings of each detector of ``feature``, overrides applied.
+    @overload
+    def resolved(self, feature: str, kind: Literal["numeric"]) -> NumericDefaults: ...
+    @overload
+    def resolved(self, feature: str, kind: Literal["categorical"]) -> CategoricalDefaults: ...
+    @overload
+    def resolved(self, feature: str, kind: Kind) -> NumericDefaults | CategoricalDefaults: ...
+
+    def resolved(self, feature: str, kind: Kind) -> NumericDefaults | CategoricalDefaults:
+        """The detectors of ``feature``: the defaults of ``kind`` with its overrides applied.
+
+        Raises pydantic's ``ValidationError`` when an override breaks a detector's bounds.
 
         >>> s = DetectorSettings(features={"price": {"adwin": {"delta": 0.01}}})
-        >>> s.resolved("price", "numeric")["adwin"].delta
+        >>> s.resolved("price", "numeric").adwin.delta
         0.01
-        >>> s.resolved("age", "numeric")["adwin"].delta
+        >>> s.resolved("age", "numeric").adwin.delta
         1e-05
         """
-        defaults: BaseModel = self.numeric if kind == "numeric" else self.categorical
+        defaults = self.numeric if kind == "numeric" else self.categorical
         override = self.features.get(feature)
-        result: dict[str, Any] = {}
+        if override is None:
+            return defaults
+        patched: dict[str, BaseModel] = {}
         for name in type(defaults).model_fields:
-            base: BaseModel = getattr(defaults, name)
-            patch = getattr(override, name, None) if override is not None else None
-            result[name] = base.model_validate({**base.model_dump(), **patch}) if patch else base
-        return result
+            patch = getattr(override, name)
+            if patch:
+                base: BaseModel = getattr(defaults, name)
+                patched[name] = base.model_validate({**base.model_dump(), **patch})
+        return defaults.model_copy(update=patched) if patched else defaults

@@ -226,5 +226,5 @@ def test_adwin_rejects_parameters_river_cannot_run_with(params: dict[str, Any]) 
 
 
 def test_adwin_restore_rejects_a_foreign_snapshot() -> None:
-    with pytest.raises(ValueError, match="not an ADWIN snapshot"):
+    with pytest.raises(ValueError, match=r"cannot restore ADWIN: .* found kind 'PageHinkley'"):
         ADWIN.restore({"kind": "PageHinkley", "version": 1})

@@ -123,6 +123,37 @@ def test_snapshot_restore_mid_stream_gives_the_same_events(scenario: tuple) -> N
     assert second.records_seen == N_LIVE
 
 
+def test_restore_reads_a_snapshot_written_before_the_bank_named_its_kind(scenario: tuple) -> None:
+    profile, (numeric, categorical) = scenario
+    settings = DetectorSettings()
+    bank = DetectorBank(settings, profile)
+    for batch in list(split_batches(numeric, categorical, 5000))[:3]:
+        bank.process(batch)
+    state = json.loads(json.dumps(bank.snapshot()))
+    del state["kind"]
+
+    assert DetectorBank.restore(state, settings, profile).snapshot() == bank.snapshot()
+
+
+@pytest.mark.parametrize(
+    ("state", "found"),
+    [
+        ({"kind": "SchemaTracker", "version": 1}, "found kind 'SchemaTracker' version 1"),
+        ({"kind": "DetectorBank", "version": 9}, "found kind 'DetectorBank' version 9"),
+        ([], "found a list, not a dict"),
+    ],
+)
+def test_restore_rejects_a_foreign_or_newer_snapshot_saying_what_it_found(
+    state: object, found: str
+) -> None:
+    with pytest.raises(ValueError) as raised:
+        DetectorBank.restore(state, DetectorSettings())  # type: ignore[arg-type]
+
+    assert str(raised.value) == (
+        f"cannot restore DetectorBank: expected kind 'DetectorBank' version 1, {found}"
+    )
+
+
 def test_new_thresholds_apply_from_the_next_batch_and_keep_state(scenario: tuple) -> None:
     profile, (numeric, categorical) = scenario
     bank = DetectorBank(DetectorSettings(), profile)

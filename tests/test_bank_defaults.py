@@ -1,6 +1,6 @@
 """The default settings work without tuning: few false alarms, quick detection, flat memory.
 
-Decisions on seeded streams, not timings. DESIGN.md: at most 1 false alarm per 10 million
+Decisions on seeded streams, not timings. docs/detectors.md: at most 1 false alarm per 10 million
 stationary values per feature for each numeric detector, Gaussian and skewed alike; a 0.5σ
 mean shift detected within 1,000 values at the median.
 """

@@ -90,8 +90,8 @@ def test_every_example_config_loads_and_is_commented(path: Path) -> None:
 
 def test_tuning_example_overrides_a_threshold_of_one_feature_only() -> None:
     config = load_config(REPO_DIR / "config" / "tuning-thresholds.yaml", env={})
-    assert config.detectors.resolved("loan_amount", "numeric")["adwin"].delta == 1e-7
-    assert config.detectors.resolved("age", "numeric")["adwin"].delta == 1e-5
+    assert config.detectors.resolved("loan_amount", "numeric").adwin.delta == 1e-7
+    assert config.detectors.resolved("age", "numeric").adwin.delta == 1e-5
 
 
 # --- errors name the key path ---------------------------------------------------------------
@@ -300,7 +300,7 @@ def test_set_values_are_yaml_lists_and_numbers(tmp_path: Path) -> None:
     config = load_config(_write(tmp_path, MINIMAL), overrides, env={})
     assert config.kafka.input_topics == ["a", "b"]
     assert config.detectors.numeric.adwin.delta == 1e-6
-    assert config.detectors.resolved("price", "numeric")["adwin"].delta == 1e-7
+    assert config.detectors.resolved("price", "numeric").adwin.delta == 1e-7
 
 
 def test_set_with_an_unknown_key_path_names_it(tmp_path: Path) -> None:

@@ -223,7 +223,7 @@ def test_snapshot_encodes_infinite_minimum_as_portable_json() -> None:
 
 
 def test_restore_rejects_a_snapshot_of_another_detector() -> None:
-    with pytest.raises(ValueError, match="not a PageHinkley snapshot"):
+    with pytest.raises(ValueError, match=r"cannot restore PageHinkley: .* found kind 'ADWIN'"):
         PageHinkley.restore({"kind": "ADWIN", "version": 1})
 
 

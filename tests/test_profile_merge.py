@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+from collections import Counter
 from pathlib import Path
 
+import datasketches
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -13,7 +16,7 @@ from driftwarden.detectors.profile import Profile
 from driftwarden.stream.commands import profile as profile_command
 from driftwarden.stream.profiling.feature_accumulators import (
     EXACT_CATEGORY_LIMIT,
-    FREQUENT_ITEMS_LG_MAX_K,
+    HEAVY_HITTER_CAPACITY,
     KLL_RANK_ERROR,
     CategoricalAccumulator,
     NumericAccumulator,
@@ -173,8 +176,31 @@ def test_categorical_merge_past_the_exact_limit_keeps_heavy_hitters_and_distinct
     summary = halves[0].summary(max_categories=2)
     assert halves[0].exact is None and summary.complete is False
     assert list(summary.top) == list(heavy)
-    error = 3.5 / 2**FREQUENT_ITEMS_LG_MAX_K * halves[0].total  # the sketch's a-priori bound
+    error = halves[0].total / (HEAVY_HITTER_CAPACITY + 1)  # the summary's a-priori bound
     for label, count in heavy.items():
         assert abs(summary.top[label] - count) <= error
     assert summary.distinct_estimate == pytest.approx(len(rare) + 2, rel=0.05)
     assert halves[0].total == len(rare) + 50_000
+
+
+def test_categorical_state_written_with_a_frequent_items_sketch_still_merges() -> None:
+    # Sidecars written before profiles kept a Misra-Gries summary hold a datasketches
+    # frequent-items sketch (lg_max_k 14) under "frequent".
+    rng = np.random.default_rng(6)
+    labels = [f"id{i}" for i in rng.integers(0, 40_000, 200_000)] + ["FR"] * 30_000
+    sketch = datasketches.frequent_strings_sketch(14)
+    for label, count in Counter(labels).items():
+        sketch.update(label, count)
+    current = CategoricalAccumulator()
+    current.update(Counter(labels), present=len(labels))
+    legacy = current.to_state()
+    del legacy["heavy"]
+    legacy["frequent"] = base64.b64encode(sketch.serialize()).decode("ascii")
+
+    old = CategoricalAccumulator.from_state(legacy)
+    old.merge(CategoricalAccumulator.from_state(current.to_state()))
+
+    top = old.summary(max_categories=1).top
+    assert list(top) == ["FR"]
+    assert old.heavy is not None and old.heavy.error < 0.001 * old.total
+    assert 60_000 <= top["FR"] <= 60_000 + old.heavy.error  # an upper bound, never low

@@ -1,7 +1,7 @@
 """``driftwarden replay``: each pitfall caught where planted, determinism, formats, bad input.
 
 The training set and the production file are generated with known properties: every
-pitfall of DESIGN.md's table (but row copies) is injected into the production file from a
+pitfall of docs/architecture.md's table (but row copies) is injected into the production file from a
 known line on, into one feature each, and two features are left unchanged.
 """
 

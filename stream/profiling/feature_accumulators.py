@@ -7,9 +7,9 @@ value is an integer, a ``DistinctCounter`` (to spot identifier columns). Memory 
 about ``3 * k`` doubles for the KLL sketch plus 32 KiB for the distinct counter.
 
 ``CategoricalAccumulator``: exact counts per category up to ``EXACT_CATEGORY_LIMIT`` distinct
-categories; past that, a frequent-items sketch (``datasketches.frequent_strings_sketch``,
-``lg_max_k = 14``: counts within ``3.5 / 2**14 = 0.021 %`` of the total) and a
-``DistinctCounter``. Memory: at most ``EXACT_CATEGORY_LIMIT`` labels, then fixed.
+categories; past that, the detectors' ``MisraGries`` summary of ``HEAVY_HITTER_CAPACITY``
+labels (counts within ``1 / 12,289 = 0.0081 %`` of the total) and a ``DistinctCounter``.
+Memory: at most ``EXACT_CATEGORY_LIMIT`` labels, then fixed.
 
 Both round-trip through ``to_state()`` / ``from_state()`` (JSON-serialisable, sketches as
 base64 bytes), which is how ``profile merge`` combines profiles built apart.
@@ -26,13 +26,14 @@ import datasketches
 import numpy as np
 import numpy.typing as npt
 
+from driftwarden.detectors.misra_gries import MisraGries
 from driftwarden.detectors.profile import CategoricalSummary, NumericSummary
 from driftwarden.stream.sketches.distinct_counter import DistinctCounter
 from driftwarden.stream.sketches.hashing import number_hashes, string_hash
 
 __all__ = [
     "EXACT_CATEGORY_LIMIT",
-    "FREQUENT_ITEMS_LG_MAX_K",
+    "HEAVY_HITTER_CAPACITY",
     "KLL_K",
     "KLL_RANK_ERROR",
     "CategoricalAccumulator",
@@ -43,7 +44,9 @@ KLL_K = 400
 #: Normalised rank error of a KLL quantile of the default k, at 99 % confidence (0.68 %).
 KLL_RANK_ERROR = datasketches.kll_doubles_sketch.get_normalized_rank_error(KLL_K, False)
 EXACT_CATEGORY_LIMIT = 20_000
-FREQUENT_ITEMS_LG_MAX_K = 14
+#: Labels kept past the exact limit (as many as datasketches' frequent-items sketch of
+#: lg_max_k 14 held, which profiles used before): each count within ``total / 12,289``.
+HEAVY_HITTER_CAPACITY = 12_288
 
 
 def _b64(raw: bytes) -> str:
@@ -173,7 +176,7 @@ class NumericAccumulator:
 
 
 class CategoricalAccumulator:
-    """Category counts (exact, then a frequent-items sketch) and null count.
+    """Category counts (exact, then a Misra-Gries summary) and null count.
 
     >>> acc = CategoricalAccumulator()
     >>> acc.update({"FR": 3, "DE": 1}, present=5)
@@ -188,7 +191,7 @@ class CategoricalAccumulator:
         self.null_count = 0
         self.total = 0
         self.exact: dict[str, int] | None = {}
-        self.frequent: Any = None
+        self.heavy: MisraGries | None = None
         self.distinct: DistinctCounter | None = None
 
     def add_nulls(self, present: int, nulls: int) -> None:
@@ -211,14 +214,13 @@ class CategoricalAccumulator:
 
     def _switch_to_sketch(self) -> None:
         exact, self.exact = self.exact or {}, None
-        self.frequent = datasketches.frequent_strings_sketch(FREQUENT_ITEMS_LG_MAX_K)
+        self.heavy = MisraGries(HEAVY_HITTER_CAPACITY)
         self.distinct = DistinctCounter()
         self._sketch_update(exact)
 
     def _sketch_update(self, counts: Mapping[str, int]) -> None:
-        for label, n in counts.items():
-            self.frequent.update(label, n)
-        assert self.distinct is not None
+        assert self.heavy is not None and self.distinct is not None
+        self.heavy.update(counts)
         hashes = np.fromiter(map(string_hash, counts), dtype=np.uint64, count=len(counts))
         self.distinct.update(hashes)
 
@@ -231,7 +233,8 @@ class CategoricalAccumulator:
         self.total += other.total
         if self.exact is not None:
             self._switch_to_sketch()
-        self.frequent.merge(other.frequent)
+        assert self.heavy is not None and other.heavy is not None
+        self.heavy.merge(other.heavy)
         assert self.distinct is not None and other.distinct is not None
         self.distinct.merge(other.distinct)
 
@@ -243,15 +246,18 @@ class CategoricalAccumulator:
         return self.distinct.estimate()
 
     def summary(self, max_categories: int) -> CategoricalSummary:
-        """The ``max_categories`` most frequent categories (ties by label) and the rest."""
+        """The ``max_categories`` most frequent categories (ties by label) and the rest.
+
+        Past the exact limit each count is the summary's upper bound (its count plus its
+        error): exact for a category kept since the summary began, never low.
+        """
         if self.exact is not None:
             ranked = sorted(self.exact.items(), key=lambda item: (-item[1], item[0]))
             complete = len(ranked) <= max_categories
         else:
-            items = self.frequent.get_frequent_items(
-                datasketches.frequent_items_error_type.NO_FALSE_POSITIVES
-            )
-            ranked = sorted(((i[0], int(i[1])) for i in items), key=lambda i: (-i[1], i[0]))
+            assert self.heavy is not None
+            error = self.heavy.error
+            ranked = [(label, count + error) for label, count in self.heavy.most_frequent()]
             complete = False
         top = dict(ranked[:max_categories])
         return CategoricalSummary(
@@ -269,7 +275,7 @@ class CategoricalAccumulator:
             "null_count": self.null_count,
             "total": self.total,
             "exact": self.exact,
-            "frequent": None if self.frequent is None else _b64(self.frequent.serialize()),
+            "heavy": None if self.heavy is None else self.heavy.to_state(),
             "distinct": None if self.distinct is None else self.distinct.to_state(),
         }
 
@@ -279,9 +285,20 @@ class CategoricalAccumulator:
         acc = cls()
         acc.count, acc.null_count, acc.total = state["count"], state["null_count"], state["total"]
         acc.exact = None if state["exact"] is None else dict(state["exact"])
-        if state["frequent"] is not None:
-            raw = base64.b64decode(state["frequent"])
-            acc.frequent = datasketches.frequent_strings_sketch.deserialize(raw)
+        if state.get("heavy") is not None:
+            acc.heavy = MisraGries.from_state(state["heavy"])
+        elif state.get("frequent") is not None:
+            acc.heavy = _heavy_of_frequent_items(state["frequent"])
         if state["distinct"] is not None:
             acc.distinct = DistinctCounter.from_state(state["distinct"])
         return acc
+
+
+def _heavy_of_frequent_items(encoded: str) -> MisraGries:
+    """The summary of a sidecar written when profiles kept a datasketches frequent-items
+    sketch: its lower bounds as counts, the spread of its bounds as the error."""
+    sketch = datasketches.frequent_strings_sketch.deserialize(base64.b64decode(encoded))
+    rows = sketch.get_frequent_items(datasketches.frequent_items_error_type.NO_FALSE_NEGATIVES, 0)
+    counts = {str(label): int(lower) for label, _, lower, _ in rows if lower > 0}
+    error = int(sketch.get_upper_bound("") - sketch.get_lower_bound(""))
+    return MisraGries(HEAVY_HITTER_CAPACITY, counts, error)

@@ -49,7 +49,9 @@ __all__ = [
     "sidecar_paths",
 ]
 
-SKETCHES_FORMAT = "driftwarden-profile-sketches-v1"
+SKETCHES_FORMAT = "driftwarden-profile-sketches-v2"
+# v1 kept heavy hitters in datasketches' frequent-items sketch; its sidecars still read.
+_READABLE_SKETCHES = frozenset({"driftwarden-profile-sketches-v1", SKETCHES_FORMAT})
 
 Accumulator = NumericAccumulator | CategoricalAccumulator
 
@@ -209,8 +211,8 @@ class ProfileBuilder:
     @classmethod
     def from_sketches(cls, doc: dict[str, Any]) -> ProfileBuilder:
         """Rebuild a builder from ``to_sketches()`` output."""
-        if doc.get("format") != SKETCHES_FORMAT:
-            raise ValueError(f"not a {SKETCHES_FORMAT} document")
+        if doc.get("format") not in _READABLE_SKETCHES:
+            raise ValueError(f"not a {SKETCHES_FORMAT} (or v1) document")
         builder = cls(ProfileOptions(**doc["options"]))
         builder.n_rows = int(doc["n_rows"])
         builder.sources = list(doc["source"])

@@ -10,10 +10,12 @@ import msgspec
 from driftwarden.detectors.bank import DetectorBank
 from driftwarden.detectors.profile import Profile
 from driftwarden.detectors.settings import DetectorSettings
+from driftwarden.detectors.snapshots import check_snapshot
 from driftwarden.stream.decoding.decoder import Decoder
 
-__all__ = ["SNAPSHOT_VERSION", "PartitionState"]
+__all__ = ["SNAPSHOT_KIND", "SNAPSHOT_VERSION", "PartitionState"]
 
+SNAPSHOT_KIND = "PartitionState"
 SNAPSHOT_VERSION = 1
 
 
@@ -41,6 +43,7 @@ class PartitionState:
         """The state-topic value: JSON with the bank, the decoder's learned kinds, the offset."""
         return msgspec.json.encode(
             {
+                "kind": SNAPSHOT_KIND,
                 "version": SNAPSHOT_VERSION,
                 "topic": self.topic,
                 "partition": self.partition,
@@ -61,8 +64,9 @@ class PartitionState:
     ) -> PartitionState:
         """Rebuild from ``snapshot_bytes`` output; raises ``ValueError`` on a foreign payload."""
         state = msgspec.json.decode(payload)
-        if not isinstance(state, dict) or state.get("version") != SNAPSHOT_VERSION:
-            raise ValueError("not a driftwarden partition snapshot of a known version")
+        if isinstance(state, dict) and "kind" not in state:
+            state = {"kind": SNAPSHOT_KIND, **state}  # written before snapshots named their kind
+        check_snapshot(state, SNAPSHOT_KIND, SNAPSHOT_VERSION)
         decoder = Decoder(**decoder_options)
         decoder.restore(state["decoder"])
         return cls(
