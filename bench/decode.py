@@ -5,12 +5,20 @@
     python bench/decode.py --json       # the same figures as one JSON object
 
 Records are inference-log records: ``request_id``, ``ts``, ``model_version`` and a
-``features`` object of 20 numeric and 5 categorical features. Figures:
+``features`` object of 20 numeric and 5 categorical features. Figures per case:
 
 - floor: ``msgspec.json.decode`` of each payload alone, nothing else;
-- dense: ``Decoder.decode`` (``features_path="features"``, ``ignore=["request_id", "ts"]``)
-  when every record has every feature;
-- dense_no_fast: the same with the typed fast path off (records decoded into dicts);
+- decoder: ``Decoder.decode`` (``features_path="features"``, ``ignore=["request_id", "ts"]``,
+  ``decoder="auto"``: the compiled scanner first), and its ratio to the floor;
+- msgspec path: the same decoder with ``decoder="msgspec"`` (typed structs and dicts, never
+  the scanner), and the scanner's gain: decoder / msgspec path (above 1: the scanner earns
+  its place).
+
+Cases:
+
+- dense: every record has every feature;
+- dense_no_fast: the same with ``fast_path=False`` (neither scanner nor structs: records
+  decoded into dicts; no msgspec-path figure);
 - sparse: one feature in ten left out of each record at random;
 - one_malformed: dense with one malformed record per batch (its chunk of 1024 records is
   decoded again, one by one).
@@ -37,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.measured_process import cpu_seconds
 from driftwarden.detectors.feature_batch import SourcePositions
-from driftwarden.stream.decoding.decoder import Decoder
+from driftwarden.stream.decoding.decoder import Decoder, DecoderChoice
 
 N_NUMERIC = 20
 N_CATEGORICAL = 5
@@ -80,19 +88,38 @@ def decode_each(batch: list[bytes]) -> list[object]:
     return out
 
 
-def measure(batch: list[bytes], repeat: int, *, fast_path: bool = True) -> dict[str, float]:
-    """Records per CPU-second of the floor and of ``Decoder.decode`` on ``batch``."""
-    decoder = Decoder(features_path="features", ignore=["request_id", "ts"], fast_path=fast_path)
+def decoder_seconds(
+    batch: list[bytes], repeat: int, *, fast_path: bool, decoder: DecoderChoice
+) -> float:
+    """Best CPU seconds of ``Decoder.decode`` on ``batch``, checked to accept the records."""
+    ours = Decoder(
+        features_path="features",
+        ignore=["request_id", "ts"],
+        fast_path=fast_path,
+        decoder=decoder,
+    )
     positions = SourcePositions.sequential("inference", len(batch))
-    floor = cpu_seconds(lambda: decode_each(batch), repeat)
-    ours = cpu_seconds(lambda: decoder.decode(batch, positions), repeat)
-    result = decoder.decode(batch, positions)
+    seconds = cpu_seconds(lambda: ours.decode(batch, positions), repeat)
+    result = ours.decode(batch, positions)
     assert result.batch is not None and len(result.rejected) <= 1
-    return {
+    return seconds
+
+
+def measure(batch: list[bytes], repeat: int, *, fast_path: bool = True) -> dict[str, float]:
+    """Records per CPU-second of the floor, of ``Decoder.decode`` and (with the fast path) of
+    the same decoder without the scanner, on ``batch``."""
+    floor = cpu_seconds(lambda: decode_each(batch), repeat)
+    auto = decoder_seconds(batch, repeat, fast_path=fast_path, decoder="auto")
+    figures = {
         "floor_records_per_s": len(batch) / floor,
-        "decoder_records_per_s": len(batch) / ours,
-        "ratio": floor / ours,
+        "decoder_records_per_s": len(batch) / auto,
+        "ratio": floor / auto,
     }
+    if fast_path:
+        msgspec_path = decoder_seconds(batch, repeat, fast_path=True, decoder="msgspec")
+        figures["msgspec_path_records_per_s"] = len(batch) / msgspec_path
+        figures["scanner_gain"] = msgspec_path / auto
+    return figures
 
 
 def main() -> None:
@@ -119,12 +146,20 @@ def main() -> None:
         f"features; {platform.python_implementation()} {platform.python_version()}, "
         f"{os.cpu_count()} CPUs, msgspec {msgspec.__version__}"
     )
-    print(f"{'case':<14} {'floor rec/s':>12} {'decoder rec/s':>14} {'ratio':>6}")
-    print(f"{'':<14} {'(msgspec)':>12} {'':>14} {'':>6}")
+    print(
+        f"{'case':<14} {'floor rec/s':>12} {'decoder rec/s':>14} {'ratio':>6} "
+        f"{'msgspec path':>13} {'scanner':>8}"
+    )
+    print(f"{'':<14} {'(msgspec)':>12} {'(auto)':>14} {'':>6} {'rec/s':>13} {'gain':>8}")
     for case, figure in figures.items():
+        msgspec_path, gain = "-", "-"
+        if "scanner_gain" in figure:
+            msgspec_path = f"{figure['msgspec_path_records_per_s']:,.0f}"
+            gain = f"{figure['scanner_gain']:.2f}"
         print(
             f"{case:<14} {figure['floor_records_per_s']:>12,.0f} "
-            f"{figure['decoder_records_per_s']:>14,.0f} {figure['ratio']:>6.2f}"
+            f"{figure['decoder_records_per_s']:>14,.0f} {figure['ratio']:>6.2f} "
+            f"{msgspec_path:>13} {gain:>8}"
         )
 
 

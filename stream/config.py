@@ -133,6 +133,11 @@ class InputSection(_Section):
     on_wrong_type: Literal["dlq", "null"] = Field(
         default="dlq", description="unusable value type: send the record to the DLQ, or null"
     )
+    decoder: Literal["auto", "msgspec"] = Field(
+        default="auto",
+        description="auto: the compiled scanner, msgspec for records it refuses; "
+        "msgspec: never the scanner (same results)",
+    )
 
     @field_validator("on_wrong_type", mode="before")
     @classmethod

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, get_args
 from unittest import mock
 
 import numpy as np
@@ -16,7 +16,10 @@ from hypothesis import strategies as st
 import driftwarden.stream.decoding.decoder as decoder_module
 from driftwarden.detectors.category_label import category_label
 from driftwarden.detectors.feature_batch import FeatureBatch, SourcePositions
-from driftwarden.stream.decoding.decoder import REASONS, Decoder, DecodeResult
+from driftwarden.detectors.settings import DetectorSettings
+from driftwarden.stream.config import InputSection
+from driftwarden.stream.decoding.decoder import REASONS, Decoder, DecoderChoice, DecodeResult
+from driftwarden.stream.decoding.decoder_options import decoder_options
 from driftwarden.stream.decoding.scanner.json_scan import RecordScanner
 
 GOOD = b'{"amount": 12.5, "country": "FR"}'
@@ -394,7 +397,9 @@ def test_a_snapshot_carries_learned_kinds_over_a_restart() -> None:
     second = Decoder()
     second.restore(state)
     assert reasons(decode([b'{"f": "x"}'], second)) == {0: "wrong_type"}
-    with pytest.raises(ValueError, match="not a Decoder v1 snapshot"):
+    with pytest.raises(
+        ValueError, match="cannot restore Decoder: expected kind 'Decoder' version 1"
+    ):
         second.restore({"kind": "Other"})
 
 
@@ -405,6 +410,17 @@ def test_bad_settings_are_refused() -> None:
         Decoder(features_path="a..b")
     with pytest.raises(ValueError, match="on_wrong_type"):
         Decoder(on_wrong_type="drop")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="decoder must be one of"):
+        Decoder(decoder="scanner")  # type: ignore[arg-type]
+
+
+def test_input_decoder_reaches_the_decoder_with_the_values_it_accepts() -> None:
+    assert get_args(InputSection.model_fields["decoder"].annotation) == get_args(DecoderChoice)
+    for choice in get_args(DecoderChoice):
+        options = decoder_options(DetectorSettings(), InputSection(decoder=choice), None)
+        decoder = Decoder(**options)
+        assert decoder.decoder == choice
+        assert decoder.structs.scanner == (choice == "auto")
 
 
 def test_the_fast_path_is_taken_once_the_fields_are_known_and_gives_the_same_batch() -> None:
@@ -564,16 +580,22 @@ def test_the_decoder_never_raises_and_partitions_its_input(
     st.lists(st.lists(typical_payloads, max_size=20), min_size=1, max_size=3),
     st.sampled_from([None, "f"]),
 )
-def test_the_fast_path_gives_the_slow_paths_results_whatever_the_chunks(
+def test_every_decoder_setting_gives_the_slow_paths_results_whatever_the_chunks(
     batches: list[list[bytes | None]], features_path: str | None
 ) -> None:
+    """``decoder="auto"`` (scanner, structs, dicts), ``decoder="msgspec"`` (structs, dicts)
+    and ``fast_path=False`` (dicts) accept and reject the same records with the same columns."""
     if features_path:
         batches = [[p and b'{"meta": 1, "f": ' + p + b"}" for p in batch] for batch in batches]
-    decoders = [Decoder(features_path=features_path, fast_path=fast) for fast in (True, False)]
+    decoders = [
+        Decoder(features_path=features_path, fast_path=fast, decoder=choice)
+        for fast, choice in ((True, "auto"), (True, "msgspec"), (False, "auto"))
+    ]
     with mock.patch.object(decoder_module, "_CHUNK", 3):
-        fast, slow = (decode_split(decoder, batches + batches) for decoder in decoders)
-    for left, right in zip(fast, slow, strict=True):
+        fast, typed, slow = (decode_split(decoder, batches + batches) for decoder in decoders)
+    for left, middle, right in zip(fast, typed, slow, strict=True):
         same_results(left, right)
+        same_results(middle, right)
     for batch, result in zip(batches + batches, fast, strict=True):
         if result.batch is not None:
             assert result.batch.type_first == expected_type_first(batch, result, features_path)

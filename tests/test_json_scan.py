@@ -1,19 +1,35 @@
-"""The compiled record scanner: same columns as the struct and dict paths, or a refusal."""
+"""The compiled record scanner: same columns as the struct and dict paths, or a refusal;
+``input.decoder: msgspec`` leaves it out with the same results; its compiled code is cached
+until any scanner module changes."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 from unittest import mock
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from numba.core.dispatcher import Dispatcher
 
 from driftwarden.detectors.feature_batch import SourcePositions
 from driftwarden.stream.decoding.decoder import Decoder, DecodeResult
+from driftwarden.stream.decoding.scanner import decimal_float, json_scan, json_tokens
 from driftwarden.stream.decoding.scanner.json_scan import RecordScanner
+from driftwarden.stream.decoding.scanner.kernel_cache import (
+    SOURCE_DIGEST,
+    ScannerCache,
+    source_digest,
+)
 from tests.test_decoder import same_results
 
 KINDS = {"x": "numeric", "n": "numeric", "c": "categorical", "d": "categorical"}
@@ -203,3 +219,173 @@ def test_records_around_a_refused_one_are_scanned_and_nulls_keep_their_first_rec
     same_bits(result, decode(slow, payloads))
     assert taken == len(payloads) - 100  # the refused record's chunk of 100 took another path
     assert result.batch is not None and result.batch.type_first["n"]["null"] == 0
+
+
+# --- input.decoder ---------------------------------------------------------------------------
+
+
+def by_setting(features_path: str | None = "features") -> tuple[Decoder, Decoder]:
+    """Decoders with ``decoder="auto"`` and ``decoder="msgspec"``, the rest alike."""
+    auto, msgspec_only = (
+        Decoder(kinds=KINDS, features_path=features_path, ignore=["id"], decoder=choice)  # type: ignore[arg-type]
+        for choice in ("auto", "msgspec")
+    )
+    return auto, msgspec_only
+
+
+def test_decoder_msgspec_never_scans_and_gives_the_scanners_results() -> None:
+    payloads = [
+        b'{"id": "r1", "features": {"x": 12.5, "c": "FR", "n": 3}}',
+        b'{"features": {"x": -0.0, "c": null, "d": "S\xc3\xa3o"}}',
+        b'{"features": {"x": "12"}}',  # refused by the scanner, a wrong type for both
+        b'{"features": {}}',
+    ]
+    auto, msgspec_only = by_setting()
+    result, taken = scanned(auto, payloads)
+    other, none = scanned(msgspec_only, payloads)
+    assert (taken, none) == (2, 0)  # the refused record's chunk (the rest) takes another path
+    same_bits(result, other)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.lists(features, min_size=1, max_size=10), min_size=1, max_size=3),
+    spacing,
+    st.sampled_from([b"", b"}", b'"x":', b"\xff", b" [1]"]),
+    st.integers(0, 40),
+)
+def test_any_batches_decode_alike_whatever_input_decoder(
+    batches: list[list[dict[str, Any]]], separators: tuple[str, str], junk: bytes, at: int
+) -> None:
+    payload_batches = [[encode(record, separators, {}) for record in batch] for batch in batches]
+    victim = payload_batches[at % len(payload_batches)]
+    victim[at % len(victim)] += junk
+    auto, msgspec_only = by_setting()
+    with mock.patch("driftwarden.stream.decoding.decoder._CHUNK", 3):
+        for batch in payload_batches:
+            same_bits(decode(auto, batch), decode(msgspec_only, batch))
+
+
+# --- the cache of compiled code ----------------------------------------------------------------
+
+SCANNER_DIR = Path(json_scan.__file__).parent
+SCANNER_MODULES = sorted(path.name for path in SCANNER_DIR.glob("*.py"))
+
+
+@pytest.mark.parametrize("module", [decimal_float, json_tokens, json_scan])
+def test_every_compiled_function_of_the_scanner_uses_the_scanner_cache(module: ModuleType) -> None:
+    functions = [
+        value
+        for value in vars(module).values()
+        if isinstance(value, Dispatcher) and value.py_func.__module__ == module.__name__
+    ]
+    assert functions
+    for function in functions:
+        assert isinstance(function._cache, ScannerCache), function  # not numba.njit(cache=True)
+
+
+@pytest.mark.parametrize("name", SCANNER_MODULES)
+def test_the_cache_digest_changes_when_any_scanner_module_changes(
+    tmp_path: Path, name: str
+) -> None:
+    copy = tmp_path / "scanner"
+    shutil.copytree(SCANNER_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    assert source_digest(copy) == SOURCE_DIGEST
+    with (copy / name).open("a") as module:
+        module.write("\n")
+    assert source_digest(copy) != SOURCE_DIGEST
+
+
+# Loads the scanner from the folder given as argv[1], under its installed name (with numba's
+# own cache if argv[2] is "plain"), converts "2.5" with ``json_tokens.number``, whose
+# compiled code holds ``decimal_float``'s, and says where that code came from.
+_PROBE = """
+import importlib.util, inspect, json, sys
+import numpy as np
+import driftwarden.stream.decoding
+
+name, folder = "driftwarden.stream.decoding.scanner", sys.argv[1]
+spec = importlib.util.spec_from_file_location(
+    name, folder + "/__init__.py", submodule_search_locations=[folder]
+)
+sys.modules[name] = module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+if sys.argv[2] == "plain":
+    from numba.core.caching import FunctionCache
+    from driftwarden.stream.decoding.scanner import kernel_cache
+    kernel_cache.ScannerCache = FunctionCache  # what numba.njit(cache=True) uses
+from driftwarden.stream.decoding.scanner.json_tokens import number
+
+buf = np.frombuffer(b"2.5", dtype=np.uint8)
+value, end = number(buf, 0, buf.size)
+stats = number.stats
+print(json.dumps({
+    "value": value,
+    "file": inspect.getfile(number.py_func),
+    "cache_path": stats.cache_path,
+    "from_cache": sum(stats.cache_hits.values()),
+    "compiled": sum(stats.cache_misses.values()),
+}))
+"""
+
+
+class _ScannerCopy:
+    """A copy of the scanner's modules, run by ``_PROBE`` in a fresh interpreter."""
+
+    def __init__(self, tmp_path: Path, cache_dir: Path | None) -> None:
+        self.folder = tmp_path / "scanner"
+        shutil.copytree(SCANNER_DIR, self.folder, ignore=shutil.ignore_patterns("__pycache__"))
+        self.env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+        if cache_dir is not None:
+            self.env["NUMBA_CACHE_DIR"] = str(cache_dir)
+        self.cache_dir = cache_dir or self.folder / "__pycache__"
+
+    def probe(self, cache: str = "scanner") -> tuple[float, str]:
+        """``number``'s result for "2.5", and whether its code was ``compiled`` or loaded
+        ``from_cache``."""
+        done = subprocess.run(
+            [sys.executable, "-c", _PROBE, str(self.folder), cache],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stderr
+        found = json.loads(done.stdout)
+        assert Path(found["file"]) == self.folder / "json_tokens.py"  # the copy, not the package
+        assert Path(found["cache_path"]).is_relative_to(self.cache_dir)
+        assert found["from_cache"] + found["compiled"] == 1
+        return found["value"], "from_cache" if found["from_cache"] else "compiled"
+
+    def double_fast_path_results(self) -> None:
+        """Change ``decimal_float.py`` only: Clinger's fast path, which 2.5 takes, doubles."""
+        floats = self.folder / "decimal_float.py"
+        exact = "        return (-value if negative else value), True\n"
+        assert floats.read_text().count(exact) == 1
+        floats.write_text(
+            floats.read_text().replace(exact, exact.replace("value),", "value) * 2,"))
+        )
+
+
+@pytest.mark.parametrize("cache_dir", ["NUMBA_CACHE_DIR", "__pycache__"])
+def test_a_change_to_another_scanner_module_recompiles_the_cached_code(
+    tmp_path: Path, cache_dir: str
+) -> None:
+    """``number`` lives in ``json_tokens.py``, the only file numba's own cache checks; the
+    scanner's cache also sees that ``decimal_float.py`` changed, and compiles it afresh."""
+    scanner = _ScannerCopy(tmp_path, tmp_path / "numba" if cache_dir == "NUMBA_CACHE_DIR" else None)
+    assert scanner.probe() == (2.5, "compiled")
+    assert scanner.probe() == (2.5, "from_cache")
+    tokens = (scanner.folder / "json_tokens.py").read_bytes()
+    scanner.double_fast_path_results()
+    assert scanner.probe() == (5.0, "compiled")
+    assert (scanner.folder / "json_tokens.py").read_bytes() == tokens
+    assert scanner.probe() == (5.0, "from_cache")
+
+
+def test_numbas_own_cache_would_have_kept_the_stale_code(tmp_path: Path) -> None:
+    """The control of the test above: the same change, with ``numba.njit(cache=True)``."""
+    scanner = _ScannerCopy(tmp_path, tmp_path / "numba")
+    assert scanner.probe("plain") == (2.5, "compiled")
+    scanner.double_fast_path_results()
+    assert scanner.probe("plain") == (2.5, "from_cache")  # stale: the new code gives 5.0

@@ -5,4 +5,5 @@ returns per-feature columns plus the records it rejected, each with its reason.
 Three paths give identical results, fastest first: the compiled ``scanner`` (strict JSON
 straight into columns), msgspec structs of the known fields (``struct_decoder``), and plain
 dicts (``raw_columns``); ``column_builder`` turns raw values into typed columns.
+``input.decoder: msgspec`` (``decoder_options``) leaves the scanner out.
 """

@@ -25,9 +25,9 @@ Reasons:
   (``n_records`` if none follows it in this batch), whichever path decoded it.
 
 Speed. Once the fields are known, a batch is first scanned in compiled code straight into
-columns (``scanner.json_scan``: no Python object per value); a batch outside the JSON subset
-that scanner handles is decoded payload by payload into typed structs
-(``struct_decoder``), 1024 at a time, about twice as fast as into dicts; a chunk that
+columns (``scanner.json_scan``: no Python object per value; not with ``decoder="msgspec"``);
+a batch outside the JSON subset that scanner handles is decoded payload by payload into
+typed structs (``struct_decoder``), 1024 at a time, faster than into dicts; a chunk that
 does not fit is decoded into dicts, joined into one JSON array with a per-call random
 separator between payloads (so that a payload that is not exactly one JSON value cannot
 shift the records after it), and a chunk that fails that too, payload by payload. Which
@@ -61,6 +61,7 @@ import numpy as np
 import numpy.typing as npt
 
 from driftwarden.detectors.feature_batch import FeatureBatch, Kind, SourcePositions
+from driftwarden.detectors.snapshots import check_snapshot
 from driftwarden.stream.decoding.column_builder import ColumnBuilder
 from driftwarden.stream.decoding.raw_columns import (
     FieldAdmission,
@@ -70,7 +71,7 @@ from driftwarden.stream.decoding.raw_columns import (
 )
 from driftwarden.stream.decoding.struct_decoder import StructDecoder
 
-__all__ = ["REASONS", "DecodeResult", "Decoder", "Reason", "Rejected"]
+__all__ = ["REASONS", "DecodeResult", "Decoder", "DecoderChoice", "Reason", "Rejected"]
 
 Reason = Literal[
     "empty",
@@ -82,6 +83,9 @@ Reason = Literal[
     "wrong_type",
 ]
 REASONS: Final[tuple[Reason, ...]] = get_args(Reason)
+# Which paths may decode (``input.decoder``): ``auto`` the compiled scanner first, ``msgspec``
+# only the struct and dict paths. The results are the same.
+DecoderChoice = Literal["auto", "msgspec"]
 _NO_KINDS: Final[Mapping[str, Kind]] = MappingProxyType({})
 _NON_FINITE_LITERALS: Final = (b"NaN", b"Infinity")
 _JSON_NAMES: Final[dict[type, str]] = {str: "string", list: "array", dict: "object"}
@@ -127,8 +131,9 @@ class Decoder:
     ``ignore`` and ``event_time_field`` are not features (names inside the features
     object). Kinds inferred for other fields are remembered across batches (``snapshot`` /
     ``restore`` carry them over a restart). ``max_message_bytes`` is checked before
-    decoding. ``fast_path=False`` turns the typed fast path off (for tests and benchmarks:
-    results are the same).
+    decoding. ``decoder="msgspec"`` never runs the compiled scanner (``input.decoder``);
+    ``fast_path=False`` runs neither it nor the typed structs (for tests and benchmarks).
+    Results are the same whatever the path.
 
     >>> decoder = Decoder(kinds={"amount": "numeric"}, features_path="features")
     >>> result = decoder.decode(
@@ -160,11 +165,14 @@ class Decoder:
         max_learned_kinds: int = 10_000,
         max_batch_fields: int = 1_000,
         fast_path: bool = True,
+        decoder: DecoderChoice = "auto",
     ) -> None:
         if max_message_bytes < 1:
             raise ValueError(f"max_message_bytes must be >= 1, got {max_message_bytes}")
         if features_path is not None and not all(features_path.split(".")):
             raise ValueError(f"features_path {features_path!r} has an empty part")
+        if decoder not in get_args(DecoderChoice):
+            raise ValueError(f"decoder must be one of {get_args(DecoderChoice)}, got {decoder!r}")
         skipped = set(ignore) | ({event_time_field} if event_time_field else set())
         self.columns: Final = ColumnBuilder(
             kinds=kinds,
@@ -178,11 +186,13 @@ class Decoder:
         self._path: Final = tuple(features_path.split(".")) if features_path else ()
         self._json: Final = msgspec.json.Decoder()
         self.fast_path: Final = fast_path
+        self.decoder: Final = decoder
         self.structs: Final = StructDecoder(
             path=self._path,
             kind_of=self.columns.kind,
             max_fields=len(self.columns.kinds) + len(skipped) + max_batch_fields,
             ignore=frozenset(skipped),
+            scanner=fast_path and decoder == "auto",
         )
 
     def decode(self, payloads: Sequence[bytes | None], positions: SourcePositions) -> DecodeResult:
@@ -238,7 +248,7 @@ class Decoder:
         typed: list[Any] = []  # consecutive records decoded on the fast path, not yet gathered
         at = 0
         while at < len(candidates):
-            if self.fast_path:
+            if self.structs.scanner:
                 rest = candidates[at:]
                 chosen = payloads if len(rest) == len(payloads) else [payloads[i] for i in rest]
                 # Every candidate is a non-empty payload.
@@ -293,11 +303,7 @@ class Decoder:
 
     def restore(self, state: Mapping[str, Any]) -> None:
         """Adopt the learned kinds of a ``snapshot()``, so a restart types fields alike."""
-        if state.get("kind") != _SNAPSHOT_KIND or state.get("version") != _SNAPSHOT_VERSION:
-            raise ValueError(
-                f"not a {_SNAPSHOT_KIND} v{_SNAPSHOT_VERSION} snapshot: "
-                f"kind={state.get('kind')!r} version={state.get('version')!r}"
-            )
+        check_snapshot(state, _SNAPSHOT_KIND, _SNAPSHOT_VERSION)
         self.columns.remember(state["learned_kinds"])
 
     def _candidates(

@@ -37,4 +37,5 @@ def decoder_options(
         "ignore": ignore,
         "max_message_bytes": input_section.max_message_bytes,
         "on_wrong_type": input_section.on_wrong_type,
+        "decoder": input_section.decoder,
     }

@@ -3,7 +3,7 @@
 ``decimal_to_float(mantissa, exponent, negative)`` turns a decimal number already split into
 its digits and its power of ten into the float64 nearest to it (ties to even), the same
 value as CPython's ``float(text)``, or says that it cannot decide. It is numba-compiled
-(``@numba.njit(cache=True)``), so other compiled code calls it per number without leaving
+(``kernel_cache.compiled``), so other compiled code calls it per number without leaving
 nopython mode; Python code can call it too.
 
 - ``mantissa``: the digits as an unsigned 64-bit integer, at most 19 of them (``<= 10**19 - 1``;
@@ -45,10 +45,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final, cast
 
-import numba
 import numpy as np
 import numpy.typing as npt
 from numba.cpython.unsafe import numbers as numba_intrinsics
+
+from driftwarden.stream.decoding.scanner.kernel_cache import compiled
 
 __all__ = ["decimal_to_float"]
 
@@ -123,12 +124,12 @@ def _truncated_powers_of_ten(
     return high, low, binary_exponents
 
 
-# Generated at import from exact integers (a few milliseconds); numba freezes these global
-# arrays into the compiled code as constants.
+# Generated at import from exact integers; numba freezes these global arrays into the
+# compiled code as constants.
 _POW10_HIGH, _POW10_LOW, _POW10_BINARY_EXPONENTS = _truncated_powers_of_ten(_MIN_EXP10, _MAX_EXP10)
 
 
-@numba.njit(cache=True)
+@compiled()
 def _mul_64x64_128(a: np.uint64, b: np.uint64) -> tuple[np.uint64, np.uint64]:
     """The full 128-bit product of two unsigned 64-bit integers, as (high word, low word)."""
     a_lo = a & _LOW32
@@ -146,7 +147,7 @@ def _mul_64x64_128(a: np.uint64, b: np.uint64) -> tuple[np.uint64, np.uint64]:
     return high, low
 
 
-@numba.njit(cache=True)
+@compiled()
 def _next_is_midpoint(high: np.uint64) -> bool:
     """Whether ``high + 1`` is the top word of a midpoint between two doubles.
 
@@ -159,7 +160,7 @@ def _next_is_midpoint(high: np.uint64) -> bool:
     return (after & ((_U1 << (shift + _U1)) - _U1)) == (_U1 << shift)
 
 
-@numba.njit(cache=True)
+@compiled()
 def _is_midpoint(mantissa: np.uint64, k: np.int64, odd54: np.uint64, scale: np.int64) -> bool:
     """Whether ``mantissa / 10**k == odd54 * 2**scale`` exactly (1 <= k <= 4).
 
@@ -175,7 +176,7 @@ def _is_midpoint(mantissa: np.uint64, k: np.int64, odd54: np.uint64, scale: np.i
     )
 
 
-@numba.njit(cache=True)
+@compiled()
 def decimal_to_float(
     mantissa: int | np.uint64, exponent: int | np.int64, negative: bool
 ) -> tuple[float, bool]:

@@ -2,8 +2,9 @@
 
 ``RecordScanner.scan`` reads a batch of payloads in one numba pass: feature numbers go
 straight into float64 rows and category labels into per-batch integer codes, so no Python
-object is made per value: about 3 µs per 700-byte record of 25 features, where decoding
-into structs and gathering their values takes about 4.5 (``bench/decode.py``).
+object is made per value, which is why it beats decoding into structs and gathering their
+values (``bench/decode.py``; figures in docs/benchmarks.md). ``input.decoder: msgspec``
+turns it off.
 
 It handles a strict subset of JSON, the shape model servers log, and refuses anything
 else, so that its output always equals that of the struct path
@@ -34,12 +35,18 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, Final, overload
 
-import numba
 import numpy as np
 import numpy.typing as npt
 
 from driftwarden.stream.decoding.raw_columns import ABSENT, RawColumn, RawColumns
 from driftwarden.stream.decoding.scanner.json_tokens import (
+    COLON,
+    COMMA,
+    LEFT_BRACE,
+    LOWER_N,
+    QUOTE,
+    RIGHT_BRACE,
+    SPACE,
     hash_bytes,
     is_null,
     number,
@@ -48,6 +55,7 @@ from driftwarden.stream.decoding.scanner.json_tokens import (
     skip_space,
     string_end,
 )
+from driftwarden.stream.decoding.scanner.kernel_cache import compiled
 
 __all__ = ["RecordScanner"]
 
@@ -59,7 +67,7 @@ _LACKING, _NUMBER, _NULL = 0, 1, 2
 _CODE_ABSENT, _CODE_NULL = -2, -1
 
 
-@numba.njit(cache=True)
+@compiled()
 def _label_code(
     buf: npt.NDArray[np.uint8],
     start: int,
@@ -87,7 +95,7 @@ def _label_code(
         i = (i + 1) & mask
 
 
-@numba.njit(cache=True)
+@compiled()
 def _field(
     buf: npt.NDArray[np.uint8],
     start: int,
@@ -109,7 +117,7 @@ def _field(
         i = (i + 1) & mask
 
 
-@numba.njit(cache=True)
+@compiled()
 def _scan(
     buf: npt.NDArray[np.uint8],
     bounds: npt.NDArray[np.int64],
@@ -132,9 +140,9 @@ def _scan(
     follow = np.full(name_at.size, -1, dtype=np.int64)  # the field after each, last seen
     for r in range(bounds.size - 1):
         pos, end = bounds[r], bounds[r + 1]
-        if pos < end and buf[pos] <= 32:
+        if pos < end and buf[pos] <= SPACE:
             pos = skip_space(buf, pos, end)
-        if pos >= end or buf[pos] != 123:  # {
+        if pos >= end or buf[pos] != LEFT_BRACE:
             return r
         pos += 1
         level = 0
@@ -142,12 +150,12 @@ def _scan(
         expect_key = False  # after a comma, a key must follow
         last = -1  # the record's previous feature (-1: none yet)
         while True:
-            if pos < end and buf[pos] <= 32:
+            if pos < end and buf[pos] <= SPACE:
                 pos = skip_space(buf, pos, end)
             if pos >= end:
                 return r
             c = buf[pos]
-            if c == 125 and not expect_key:  # } closes the current object
+            if c == RIGHT_BRACE and not expect_key:  # } closes the current object
                 if level < depth and not found_path:
                     return r
                 pos += 1
@@ -155,7 +163,7 @@ def _scan(
                     break
                 level -= 1
                 found_path = True
-            elif c == 34:  # a key
+            elif c == QUOTE:  # a key
                 key0 = pos + 1
                 field = -1
                 if level == depth:  # most records list their features in one order
@@ -163,7 +171,7 @@ def _scan(
                     if guess >= 0:
                         n0, n1 = name_at[guess], name_at[guess + 1]
                         key1 = key0 + n1 - n0
-                        if key1 < end and buf[key1] == 34:
+                        if key1 < end and buf[key1] == QUOTE:
                             # compared here, not by ``same_bytes``: a call costs more (see
                             # ``skip_space``) and this runs for every feature of every record
                             k = 0
@@ -176,19 +184,19 @@ def _scan(
                     if key1 < 0:
                         return r
                 pos = key1 + 1
-                if pos < end and buf[pos] <= 32:
+                if pos < end and buf[pos] <= SPACE:
                     pos = skip_space(buf, pos, end)
-                if pos >= end or buf[pos] != 58:  # :
+                if pos >= end or buf[pos] != COLON:
                     return r
                 pos = pos + 1
-                if pos < end and buf[pos] <= 32:
+                if pos < end and buf[pos] <= SPACE:
                     pos = skip_space(buf, pos, end)
                 if pos >= end:
                     return r
                 if level < depth:
                     p0, p1 = path_at[level], path_at[level + 1]
                     if key1 - key0 == p1 - p0 and same_bytes(buf, key0, key1, path, p0):
-                        if found_path or buf[pos] != 123:
+                        if found_path or buf[pos] != LEFT_BRACE:
                             return r
                         pos += 1
                         level += 1
@@ -210,7 +218,7 @@ def _scan(
                     if kind == _NUMERIC:
                         if states[slot, r] != _LACKING:
                             return r
-                        if buf[pos] == 110 and is_null(buf, pos, end):  # n
+                        if buf[pos] == LOWER_N and is_null(buf, pos, end):
                             states[slot, r] = _NULL
                             pos += 4
                         else:
@@ -222,10 +230,10 @@ def _scan(
                     elif kind == _CATEGORICAL:
                         if codes[slot, r] != _CODE_ABSENT:
                             return r
-                        if buf[pos] == 110 and is_null(buf, pos, end):  # n
+                        if buf[pos] == LOWER_N and is_null(buf, pos, end):
                             codes[slot, r] = _CODE_NULL
                             pos += 4
-                        elif buf[pos] == 34:
+                        elif buf[pos] == QUOTE:
                             stop = string_end(buf, pos + 1, end, False)
                             if stop < 0:
                                 return r
@@ -239,29 +247,29 @@ def _scan(
                         pos = scalar_end(buf, pos, end)
                         if pos < 0:
                             return r
-                if pos < end and buf[pos] <= 32:
+                if pos < end and buf[pos] <= SPACE:
                     pos = skip_space(buf, pos, end)
                 if pos >= end:
                     return r
-                if buf[pos] == 44:  # ,
+                if buf[pos] == COMMA:
                     pos += 1
                     expect_key = True
                     continue
-                if buf[pos] != 125:
+                if buf[pos] != RIGHT_BRACE:
                     return r
                 expect_key = False
                 continue
             else:
                 return r
             # after a closed nested object: a comma or the end of its parent
-            if pos < end and buf[pos] <= 32:
+            if pos < end and buf[pos] <= SPACE:
                 pos = skip_space(buf, pos, end)
             if pos >= end:
                 return r
-            if buf[pos] == 44:
+            if buf[pos] == COMMA:
                 pos += 1
                 expect_key = True
-            elif buf[pos] != 125:
+            elif buf[pos] != RIGHT_BRACE:
                 return r
             else:
                 expect_key = False
