@@ -96,14 +96,7 @@ class Checkpointer:
         self.producer.settle(self.timeout_s)
         ready = [s for s in covered if not self.producer.unconfirmed(s.owner)]
         # 2. State, naming the offsets it covers.
-        for state in ready:
-            self.producer.produce(
-                self.state_topic,
-                state.snapshot_bytes(),
-                key=state_key(self.group_id, state.topic, state.partition),
-                owner=state.owner,
-                source_offset=int(state.next_offset or 0),
-            )
+        self._produce_snapshots(ready)
         self.producer.settle(self.timeout_s)
         durable = [s for s in ready if not self.producer.unconfirmed(s.owner)]
         # 3. Offsets last.
@@ -118,14 +111,7 @@ class Checkpointer:
     def _transactional(self, covered: list[PartitionState]) -> CheckpointResult:
         offsets = [TopicPartition(s.topic, s.partition, int(s.next_offset or 0)) for s in covered]
         if not self.pending:
-            for state in covered:
-                self.producer.produce(
-                    self.state_topic,
-                    state.snapshot_bytes(),
-                    key=state_key(self.group_id, state.topic, state.partition),
-                    owner=state.owner,
-                    source_offset=int(state.next_offset or 0),
-                )
+            self._produce_snapshots(covered)
         txn = self.producer.producer
         try:
             if offsets and not self.pending:
@@ -141,6 +127,17 @@ class Checkpointer:
         self.checkpoints += 1
         txn.begin_transaction()
         return CheckpointResult(offsets, [])
+
+    def _produce_snapshots(self, states: list[PartitionState]) -> None:
+        """Each partition's state, keyed by partition, naming the next offset it covers."""
+        for state in states:
+            self.producer.produce(
+                self.state_topic,
+                state.snapshot_bytes(),
+                key=state_key(self.group_id, state.topic, state.partition),
+                owner=state.owner,
+                source_offset=int(state.next_offset or 0),
+            )
 
     def _on_transaction_error(self, error: KafkaError) -> None:
         txn = self.producer.producer
