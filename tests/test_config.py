@@ -18,13 +18,13 @@ from driftwarden.detectors.profile import (
     NumericSummary,
     Profile,
 )
-from driftwarden.stream.client_settings import (
+from driftwarden.stream.commands.config_cmd import config_schema_text, run
+from driftwarden.stream.config import REDACTED, ConfigError, ServiceConfig, load_config
+from driftwarden.stream.config.client_settings import (
     COMMON_SETTINGS,
     is_secret_setting,
     librdkafka_setting_problem,
 )
-from driftwarden.stream.commands.config_cmd import config_schema_text, run
-from driftwarden.stream.config import REDACTED, ConfigError, ServiceConfig, load_config
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((REPO_DIR / "config").glob("*.yaml"))

@@ -21,7 +21,6 @@ FOLDERS = {"driftwarden.detectors": REPO / "detectors", "driftwarden.stream": RE
 LAYERS: dict[str, int] = {
     "driftwarden.detectors": 0,
     "driftwarden.stream.sketches": 1,
-    "driftwarden.stream.client_settings": 1,
     "driftwarden.stream.cloudevents": 1,
     "driftwarden.stream.config": 2,
     "driftwarden.stream.decoding": 3,
