@@ -56,6 +56,7 @@ __all__ = ["DriftService", "ServiceStats"]
 log = structlog.get_logger(__name__)
 
 _EOS_RETRY_S = 1.0
+_OUTAGE_CHECKPOINT_S = 30.0
 
 
 class DriftService:
@@ -346,11 +347,20 @@ class DriftService:
                 del self.stats.batch_seconds[:-1000]
             producer.poll()
             now = time.monotonic()
-            due = now - last_checkpoint >= self.config.checkpoint.every_seconds
-            if (
-                (since_checkpoint or owed)
-                and self.watch.reachable
-                and (due or since_checkpoint >= self.config.checkpoint.every_records)
+            # While no broker is reachable a checkpoint can only wait out its timeout, so it
+            # is tried rarely then, yet still tried: a missed "recovered" never stops progress.
+            every = (
+                self.config.checkpoint.every_seconds
+                if self.watch.reachable
+                else max(self.config.checkpoint.every_seconds, _OUTAGE_CHECKPOINT_S)
+            )
+            due = now - last_checkpoint >= every
+            if (since_checkpoint or owed) and (
+                due
+                or (
+                    self.watch.reachable
+                    and since_checkpoint >= self.config.checkpoint.every_records
+                )
             ):
                 result = self._checkpoint(now, consumer)
                 owed = bool(result.held)
