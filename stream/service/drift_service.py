@@ -89,6 +89,7 @@ class DriftService:
         self.assigned = False
         self.identity: InstanceIdentity | None = None
         self._stop = stop_requested or threading.Event()
+        self._stop_signal: int | None = None
         self._reload = threading.Event()
         self._consumer: Consumer | None = None
         self._producer: TrackedProducer | None = None
@@ -108,10 +109,15 @@ class DriftService:
         self._reload.set()
 
     def install_signal_handlers(self) -> None:
-        """SIGTERM/SIGINT stop cleanly; SIGHUP reloads thresholds."""
+        """SIGTERM/SIGINT stop cleanly; SIGHUP reloads thresholds.
+
+        The handlers only set flags: a handler runs between two bytecodes of the loop, which
+        may be inside the logger holding its lock, so a handler that logged could deadlock
+        (it did: a SIGTERM during a log line hung the service). The loop logs the signal.
+        """
 
         def on_stop(signum: int, _frame: FrameType | None) -> None:
-            log.info("signal_received", signal=signal.Signals(signum).name)
+            self._stop_signal = signum
             self.stop()
 
         def on_hup(_signum: int, _frame: FrameType | None) -> None:
@@ -307,6 +313,8 @@ class DriftService:
                 instance=identity.name,
             )
             self._loop(consumer, producer, checkpointer)
+            if self._stop_signal is not None:
+                log.info("signal_received", signal=signal.Signals(self._stop_signal).name)
             if self.states:
                 result = self._checkpoint(time.monotonic())
                 if result.held:
