@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -61,3 +63,29 @@ def test_an_unreachable_broker_is_reported_as_json_log_events_not_raw_librdkafka
     events = service.log_events()
     assert len(events) == len(lines), "every line on stderr is a JSON log event"
     assert any(e["event"] == "topics_missing" for e in events), lines
+
+
+STOP_WHILE_LOGGING = """
+import os, signal, sys
+from structlog._output import _get_lock_for_file
+from driftwarden.stream.config import ServiceConfig
+from driftwarden.stream.ops.logs import configure_logging
+from driftwarden.stream.service.drift_service import DriftService
+
+configure_logging("json", "info")
+config = ServiceConfig(kafka={"bootstrap_servers": "127.0.0.1:9", "input_topics": ["f"]})
+service = DriftService(config, verify_topics=False)
+service.install_signal_handlers()
+# The signal arrives while the loop is inside a log line, holding the logger's lock.
+with _get_lock_for_file(sys.stderr):
+    os.kill(os.getpid(), signal.SIGTERM)
+print("stop requested" if service._stop.is_set() else "not stopped", flush=True)
+"""
+
+
+def test_a_stop_signal_during_a_log_line_stops_the_service_instead_of_hanging_it() -> None:
+    # A handler that logged would wait forever for the lock its own thread holds.
+    done = subprocess.run(
+        [sys.executable, "-c", STOP_WHILE_LOGGING], capture_output=True, text=True, timeout=60
+    )
+    assert (done.returncode, done.stdout.strip()) == (0, "stop requested"), done.stderr
