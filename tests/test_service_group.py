@@ -38,6 +38,13 @@ def _wait_covered(bootstrap: str, state_topic: str, n: int, services: list[Servi
         time.sleep(0.5)
 
 
+def _kill_if_running(*services: ServiceProcess | None) -> None:
+    """A failed test leaves no service behind to disturb the next ones."""
+    for service in services:
+        if service is not None and service.proc.poll() is None:
+            service.kill()
+
+
 def test_a_killed_instance_takes_its_partitions_back_before_its_old_session_expires(
     kafka_bootstrap: str, kafka_topics: Callable[..., str], tmp_path: Path
 ) -> None:
@@ -45,13 +52,17 @@ def test_a_killed_instance_takes_its_partitions_back_before_its_old_session_expi
     config = write_config(tmp_path / "service.yaml", kafka_bootstrap, topics, extra=FEATURES)
     produce_json(kafka_bootstrap, topics.input, live_records(4000, change_at=None))
     first = ServiceProcess(config, tmp_path / "first.log")
-    _wait_covered(kafka_bootstrap, topics.state, 4000, [first])
-    first.kill()
-    second = ServiceProcess(config, tmp_path / "second.log")
-    # Same host, same slot, same group.instance.id: the broker hands the partitions straight
-    # back instead of waiting for the killed member's session to time out.
-    second.wait_for_log("partition_restored", timeout=SESSION_TIMEOUT_S / 2)
-    assert second.stop() == 0, second.tail()
+    second = None
+    try:
+        _wait_covered(kafka_bootstrap, topics.state, 4000, [first])
+        first.kill()
+        second = ServiceProcess(config, tmp_path / "second.log")
+        # Same host, same slot, same group.instance.id: the broker hands the partitions
+        # straight back instead of waiting for the killed member's session to time out.
+        second.wait_for_log("partition_restored", timeout=SESSION_TIMEOUT_S / 2)
+        assert second.stop() == 0, second.tail()
+    finally:
+        _kill_if_running(first, second)
 
 
 def test_two_exactly_once_instances_on_one_host_do_not_fence_each_other(
@@ -74,14 +85,18 @@ def test_two_exactly_once_instances_on_one_host_do_not_fence_each_other(
         partition_of=lambda i: i % 4,
     )
     first = ServiceProcess(config, tmp_path / "first.log")
-    first.wait_for_log("service_started")
-    second = ServiceProcess(config, tmp_path / "second.log")
-    started = second.wait_for_log("service_started")
-    assert started["instance"] != first.wait_for_log("service_started")["instance"]
-    _wait_covered(kafka_bootstrap, topics.state, n, [first, second])
-    for service in (first, second):
-        service.signal(signal.SIGTERM)
-    assert (first.stop(), second.stop()) == (0, 0), first.tail() + second.tail()
+    second = None
+    try:
+        first.wait_for_log("service_started")
+        second = ServiceProcess(config, tmp_path / "second.log")
+        started = second.wait_for_log("service_started")
+        assert started["instance"] != first.wait_for_log("service_started")["instance"]
+        _wait_covered(kafka_bootstrap, topics.state, n, [first, second])
+        for service in (first, second):
+            service.signal(signal.SIGTERM)
+        assert (first.stop(), second.stop()) == (0, 0), first.tail() + second.tail()
+    finally:
+        _kill_if_running(first, second)
     snapshots = latest_snapshots(kafka_bootstrap, topics.state)
     assert sum(s["bank"]["records_seen"] for s in snapshots.values()) == n
     ids = [msgspec.json.decode(m.value())["id"] for m in read_all(kafka_bootstrap, topics.alerts)]
