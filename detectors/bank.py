@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -11,19 +11,24 @@ import numpy.typing as npt
 from driftwarden.detectors.categorical_monitor import CategoricalMonitor
 from driftwarden.detectors.events import DriftEvent, EventType, Finding, Position
 from driftwarden.detectors.feature_batch import FeatureBatch, Kind, SourcePositions
+from driftwarden.detectors.findings import PaneVerdicts
+from driftwarden.detectors.incident_rollup import roll_up
+from driftwarden.detectors.incidents import FeatureIncidents, IncidentEvent
 from driftwarden.detectors.numeric_monitor import NumericMonitor
 from driftwarden.detectors.profile import Profile
 from driftwarden.detectors.schema_tracker import SchemaReport, SchemaTracker
 from driftwarden.detectors.settings import DetectorSettings
 from driftwarden.detectors.snapshots import check_snapshot
 
-__all__ = ["DetectorBank"]
+__all__ = ["BankOutput", "DetectorBank"]
 
 _SNAPSHOT_KIND = "DetectorBank"
-_SNAPSHOT_VERSION = 1
+_SNAPSHOT_VERSION = 2  # 2 added incidents and each monitor's pane evidence
+_READABLE_VERSIONS = (1, 2)
 # JSON types a categorical column holds as labels (anything else can stand for None).
 _LABEL_TYPES = frozenset({"string", "number", "bool"})
 _UNKNOWN = frozenset({"null"})
+_EVIDENCE_STATISTICS = ("psi", "mean_shift_sigma", "null_rate", "out_of_range_rate")
 Monitor = NumericMonitor | CategoricalMonitor
 
 _SCHEMA_EVENTS: dict[str, EventType] = {
@@ -33,6 +38,15 @@ _SCHEMA_EVENTS: dict[str, EventType] = {
     "type_changed": EventType.FEATURE_TYPE_CHANGED,
     "field_cap": EventType.FEATURE_LIMIT_REACHED,
 }
+
+
+@dataclass(frozen=True, slots=True)
+class BankOutput:
+    """What one batch gave: the detector-level events (the evidence) and the incident events,
+    each ordered by record."""
+
+    evidence: list[DriftEvent]
+    incidents: list[IncidentEvent]
 
 
 class DetectorBank:
@@ -79,6 +93,7 @@ class DetectorBank:
             max_fields=settings.schema_.max_fields,
         )
         self.monitors: dict[str, Monitor] = {}
+        self.incidents: dict[str, FeatureIncidents] = {}
         self.records_seen = 0
         self.untracked_features = 0
         self._limit_reported = False
@@ -100,14 +115,31 @@ class DetectorBank:
                 monitor.apply_thresholds(settings.resolved(name, "numeric"))
             else:
                 monitor.apply_thresholds(settings.resolved(name, "categorical"))
+            if monitor.evidence is not None:
+                monitor.evidence.apply(settings.incident_settings(name))
 
     def statistics(self) -> dict[str, dict[str, float]]:
-        """The latest statistic of each detector per feature (for metrics gauges)."""
-        return {name: dict(m.last_statistics) for name, m in self.monitors.items()}
+        """The latest statistics per feature (for metrics gauges): each detector's, and the
+        pane evidence's longest window (PSI, mean shift in training σ, null and out-of-range
+        rates)."""
+        out = {}
+        for name, monitor in self.monitors.items():
+            stats = dict(monitor.last_statistics)
+            if monitor.evidence is not None:
+                live = monitor.evidence.latest_summary().get("live", {})
+                stats.update((key, float(live[key])) for key in _EVIDENCE_STATISTICS if key in live)
+            out[name] = stats
+        return out
 
     def process(self, batch: FeatureBatch) -> list[DriftEvent]:
-        """Run every detector over ``batch``; return its events ordered by record."""
+        """Run every detector over ``batch``; return its detector-level events by record."""
+        return self.run(batch).evidence
+
+    def run(self, batch: FeatureBatch) -> BankOutput:
+        """Run every detector over ``batch``; return its detector-level events and the
+        incidents they and the features' pane evidence roll up into, each ordered by record."""
         base = self.records_seen
+        verdicts: dict[str, PaneVerdicts] = {}
         pending: list[tuple[str, Finding]] = []
         for report in self.schema.update(batch):
             if report.field not in self.settings.ignore:
@@ -116,27 +148,63 @@ class DetectorBank:
         for name, values in batch.numeric.items():
             monitor = self._monitor(name, "numeric", batch, pending)
             if isinstance(monitor, NumericMonitor):
-                pending.extend(self._feed(name, monitor, values, batch, base))
+                pending.extend(self._feed(name, monitor, values, batch, base, verdicts))
         for name, column in batch.categorical.items():
             monitor = self._monitor(name, "categorical", batch, pending)
             if isinstance(monitor, CategoricalMonitor):
-                pending.extend(self._feed(name, monitor, column, batch, base))
+                pending.extend(self._feed(name, monitor, column, batch, base, verdicts))
         for name, monitor in self.monitors.items():
             if name in batch.numeric or name in batch.categorical:
                 continue
             # A tracked feature absent from the whole batch: every record misses it.
+            watching = self._watching(name)
+            assessed: PaneVerdicts | None
             if isinstance(monitor, NumericMonitor):
-                absent: npt.NDArray[Any] = np.full(batch.n_records, np.nan)
-                findings = monitor.process(
-                    absent, base, cooldown, self.settings.resolve_after_records
+                findings, assessed = monitor.observe(
+                    np.full(batch.n_records, np.nan),
+                    base,
+                    batch.positions,
+                    0,
+                    cooldown,
+                    self.settings.resolve_after_records,
+                    watching,
                 )
             else:
-                absent = np.full(batch.n_records, None, dtype=object)
-                findings = monitor.process(absent, base, cooldown)
+                findings, assessed = monitor.observe(
+                    np.full(batch.n_records, None, dtype=object),
+                    base,
+                    batch.positions,
+                    0,
+                    cooldown,
+                    watching=watching,
+                )
             pending.extend((name, f) for f in findings)
+            if assessed is not None:
+                verdicts[name] = assessed
         self.records_seen += batch.n_records
         pending.sort(key=lambda item: (item[1].index, item[0], item[1].detector, item[1].type))
-        return [self._event(name, finding, batch, base) for name, finding in pending]
+        events = [self._event(name, finding, batch, base) for name, finding in pending]
+        incidents = roll_up(
+            self.incidents,
+            self.settings,
+            batch.positions,
+            base,
+            batch.n_records,
+            events,
+            verdicts,
+            self._latest_summary,
+        )
+        return BankOutput(events, incidents)
+
+    def _watching(self, name: str) -> bool:
+        tracker = self.incidents.get(name)
+        return tracker is not None and tracker.is_open
+
+    def _latest_summary(self, name: str) -> dict[str, Any]:
+        monitor = self.monitors.get(name)
+        if monitor is None or monitor.evidence is None:
+            return {}
+        return monitor.evidence.latest_summary()
 
     def _feed(
         self,
@@ -145,6 +213,7 @@ class DetectorBank:
         column: npt.NDArray[Any],
         batch: FeatureBatch,
         base: int,
+        verdicts: dict[str, PaneVerdicts],
     ) -> list[tuple[str, Finding]]:
         """Run ``monitor`` over its column; a monitor created in this batch starts at the
         feature's first appearance, so its windows do not depend on where the batch began."""
@@ -154,9 +223,17 @@ class DetectorBank:
             if present is not None and present.any():
                 start = int(np.argmax(present))
         cooldown = self.settings.cooldown_records
+        watching = self._watching(name)
+        assessed: PaneVerdicts | None
         if isinstance(monitor, NumericMonitor):
-            findings = monitor.process(
-                column[start:], base + start, cooldown, self.settings.resolve_after_records
+            findings, assessed = monitor.observe(
+                column[start:],
+                base + start,
+                batch.positions,
+                start,
+                cooldown,
+                self.settings.resolve_after_records,
+                watching,
             )
         else:
             # No null, no type read as missing and no record lacking it: no None to look for.
@@ -166,7 +243,11 @@ class DetectorBank:
                 and present is not None
                 and bool(present.all())
             )
-            findings = monitor.process(column[start:], base + start, cooldown, complete)
+            findings, assessed = monitor.observe(
+                column[start:], base + start, batch.positions, start, cooldown, complete, watching
+            )
+        if assessed is not None:
+            verdicts[name] = replace(assessed, ends=assessed.ends + start) if start else assessed
         return [(name, replace(f, index=f.index + start)) for f in findings]
 
     def _monitor(
@@ -195,10 +276,13 @@ class DetectorBank:
                 self.settings.resolved(name, "numeric"),
                 self.settings.warmup,
                 self.settings.clip_z,
+                self.settings.incident_settings(name),
             )
         else:
             created = CategoricalMonitor.create(
-                feature_profile, self.settings.resolved(name, "categorical")
+                feature_profile,
+                self.settings.resolved(name, "categorical"),
+                self.settings.incident_settings(name),
             )
         self.monitors[name] = created
         return created
@@ -238,6 +322,7 @@ class DetectorBank:
                 }
                 for name, m in self.monitors.items()
             },
+            "incidents": {name: t.snapshot() for name, t in sorted(self.incidents.items())},
         }
 
     @classmethod
@@ -247,7 +332,7 @@ class DetectorBank:
         """Rebuild a bank from ``snapshot()``; it makes exactly the same future decisions."""
         if isinstance(state, dict) and "kind" not in state:
             state = {"kind": _SNAPSHOT_KIND, **state}  # written before the bank named its kind
-        check_snapshot(state, _SNAPSHOT_KIND, _SNAPSHOT_VERSION)
+        check_snapshot(state, _SNAPSHOT_KIND, _READABLE_VERSIONS)
         bank = cls(settings, profile)
         bank.records_seen = state["records_seen"]
         bank.untracked_features = state["untracked_features"]
@@ -255,7 +340,24 @@ class DetectorBank:
         bank.schema = SchemaTracker.restore(state["schema"])
         for name, entry in state["monitors"].items():
             monitor_cls = NumericMonitor if entry["kind"] == "numeric" else CategoricalMonitor
-            bank.monitors[name] = monitor_cls.restore(entry["state"])
+            monitor = monitor_cls.restore(entry["state"])
+            if monitor.evidence is None:
+                # A snapshot from before incidents: judge the feature's panes from here on.
+                incident_settings = settings.incident_settings(name)
+                feature_profile = profile.features.get(name) if profile is not None else None
+                if isinstance(monitor, NumericMonitor):
+                    monitor.evidence = NumericMonitor.evidence_for(
+                        feature_profile, incident_settings, settings.clip_z
+                    )
+                else:
+                    monitor.evidence = CategoricalMonitor.evidence_for(
+                        feature_profile, incident_settings
+                    )
+            bank.monitors[name] = monitor
+        bank.incidents = {
+            name: FeatureIncidents.restore(name, saved)
+            for name, saved in state.get("incidents", {}).items()
+        }
         bank.update_settings(settings)
         return bank
 

@@ -54,7 +54,11 @@ import datasketches
 import numpy as np
 import numpy.typing as npt
 
-from driftwarden.detectors.category_counts import CountedSegment, count_window_segments
+from driftwarden.detectors.category_counts import (
+    CountedSegment,
+    count_coded_segments,
+    count_window_segments,
+)
 from driftwarden.detectors.misra_gries import MisraGries
 from driftwarden.detectors.snapshots import check_snapshot
 from driftwarden.detectors.window_stats import chi_square_two_sample, js_distance
@@ -231,13 +235,30 @@ class CategoricalDrift:
         """Feed one value; return its reports."""
         return self.update_many(np.array([x], dtype=object))
 
-    def update_many(self, values: npt.ArrayLike) -> list[CategoricalReport | NovelCategoryReport]:
-        """Feed a batch of ``str`` (``None`` for missing); return its reports by index."""
+    @property
+    def reference_keys(self) -> list[str] | None:
+        """The reference's categories, sorted (None while it is being learned)."""
+        return list(self._ref_keys) if self._has_reference else None
+
+    def update_many(
+        self, values: npt.ArrayLike, codes: npt.NDArray[np.int32] | None = None
+    ) -> list[CategoricalReport | NovelCategoryReport]:
+        """Feed a batch of ``str`` (``None`` for missing); return its reports by index.
+
+        ``codes``, optional, give each value's index in ``reference_keys`` (their count for
+        a value outside them, -1 for a missing one): the windows are then counted from them,
+        with the same reports.
+        """
         array = np.asarray(values, dtype=object)
         if array.ndim != 1:
             raise ValueError(f"expected a 1-D array of values, got shape {array.shape}")
         reports: list[CategoricalReport | NovelCategoryReport] = []
-        for segment in count_window_segments(array, self.window, self._win_fill):
+        segments = (
+            count_window_segments(array, self.window, self._win_fill)
+            if codes is None or not self._has_reference
+            else count_coded_segments(array, codes, self._ref_keys, self.window, self._win_fill)
+        )
+        for segment in segments:
             reports.extend(self._absorb(segment))
         self._n_records += array.size
         return reports

@@ -14,11 +14,14 @@ from driftwarden.detectors.categorical_drift import (
     CategoricalReport,
     NovelCategoryReport,
 )
+from driftwarden.detectors.categorical_evidence import CategoricalEvidence
 from driftwarden.detectors.events import EventType, Finding
+from driftwarden.detectors.feature_batch import SourcePositions
+from driftwarden.detectors.findings import PaneVerdicts
 from driftwarden.detectors.null_rate import NullRate, NullRateReport
 from driftwarden.detectors.null_rate_findings import null_rate_finding
 from driftwarden.detectors.profile import FeatureProfile
-from driftwarden.detectors.settings import CategoricalDefaults
+from driftwarden.detectors.settings import CategoricalDefaults, IncidentSettings
 
 __all__ = ["CategoricalMonitor"]
 
@@ -30,12 +33,15 @@ if TYPE_CHECKING:
 
 
 class CategoricalMonitor:
-    """Category mix, novel categories and null rate of one categorical feature.
+    """Category mix and novel categories (``CategoricalDrift``), optionally the null rate (off
+    by default), and the pane evidence incidents are judged on (``CategoricalEvidence``), for
+    one categorical feature.
 
     ``process(values, base)`` takes the feature's object column of a batch (``None`` =
-    missing) and returns ``Finding``s with batch indices. Memory: ``CategoricalDrift``'s bound
-    (reference categories, top-K, at most 1,000 reported novel values, an HLL sketch) plus
-    ``NullRate``'s O(1) and two ``AlertState``s.
+    missing) and returns ``Finding``s with batch indices; ``observe`` also returns the pane
+    verdicts, coding the values by category once for both. Memory: ``CategoricalDrift``'s
+    bound (reference categories, top-K, at most 1,000 reported novel values, an HLL sketch),
+    ``NullRate``'s O(1), the evidence's ring of panes, and two ``AlertState``s.
 
     >>> from driftwarden.detectors.settings import DetectorSettings
     >>> settings = DetectorSettings().resolved("device", "categorical")
@@ -53,8 +59,11 @@ class CategoricalMonitor:
         null_rate: NullRate | None,
         states: dict[str, AlertState] | None = None,
         values_seen: int = 0,
+        evidence: CategoricalEvidence | None = None,
     ) -> None:
         self.categorical = categorical
+        self.evidence = evidence
+        self._shared: bool | None = None
         self.null_rate = null_rate
         self.states = states or {}
         self.values_seen = values_seen
@@ -62,9 +71,13 @@ class CategoricalMonitor:
 
     @classmethod
     def create(
-        cls, profile: FeatureProfile | None, settings: CategoricalDefaults
+        cls,
+        profile: FeatureProfile | None,
+        settings: CategoricalDefaults,
+        incidents: IncidentSettings | None = None,
     ) -> CategoricalMonitor:
-        """Build the detectors ``settings`` (from ``DetectorSettings.resolved``) enable."""
+        """Build the detectors ``settings`` (from ``DetectorSettings.resolved``) enable, and
+        the pane evidence incidents are judged on when ``incidents`` is given."""
         cat_s, null_s = settings.categorical, settings.null_rate
         summary = profile.categorical if profile is not None else None
         categorical = None
@@ -83,7 +96,32 @@ class CategoricalMonitor:
                 z_threshold=null_s.z_threshold,
                 min_abs_change=null_s.min_abs_change,
             )
-        return cls(categorical, null_rate)
+        evidence = cls.evidence_for(profile, incidents) if incidents is not None else None
+        return cls(categorical, null_rate, evidence=evidence)
+
+    @staticmethod
+    def evidence_for(
+        profile: FeatureProfile | None, settings: IncidentSettings
+    ) -> CategoricalEvidence:
+        """The pane evidence of a feature, against its profile (or learned without one)."""
+        summary = profile.categorical if profile is not None else None
+        null_rate = profile.null_rate if profile is not None and profile.count else None
+        if summary is None or not summary.top:
+            return CategoricalEvidence(settings, null_rate=null_rate)
+        return CategoricalEvidence(settings, dict(summary.top), summary.other_count, null_rate)
+
+    def assess(
+        self,
+        values: npt.NDArray[np.object_],
+        base: int,
+        positions: SourcePositions,
+        offset: int,
+        watching: bool = True,
+    ) -> PaneVerdicts | None:
+        """The pane verdicts of the column ``process`` was given (see ``CategoricalEvidence``)."""
+        if self.evidence is None:
+            return None
+        return self.evidence.assess(values, base, positions, offset, watching)
 
     def apply_thresholds(self, settings: CategoricalDefaults) -> None:
         """Take new thresholds from ``settings``; detector state is kept."""
@@ -106,12 +144,44 @@ class CategoricalMonitor:
 
         ``complete``: the caller knows no value is ``None`` (spares a pass over the column).
         """
+        return self._detect(values, base, cooldown, complete, None)
+
+    def observe(
+        self,
+        values: npt.NDArray[np.object_],
+        base: int,
+        positions: SourcePositions,
+        offset: int,
+        cooldown: int = 10_000,
+        complete: bool = False,
+        watching: bool = True,
+    ) -> tuple[list[Finding], PaneVerdicts | None]:
+        """``process`` and the pane verdicts of the same column (see ``CategoricalEvidence``);
+        the values are coded by category once, for both."""
+        evidence = self.evidence
+        codes = evidence.codes(values) if evidence is not None else None
+        findings = self._detect(values, base, cooldown, complete, codes)
+        if evidence is None:
+            return findings, None
+        return findings, evidence.assess(values, base, positions, offset, watching, codes)
+
+    def _detect(
+        self,
+        values: npt.NDArray[np.object_],
+        base: int,
+        cooldown: int,
+        complete: bool,
+        codes: npt.NDArray[np.int32] | None,
+    ) -> list[Finding]:
         findings: list[Finding] = []
         self.values_seen += len(values)
         if self.null_rate is not None:
-            missing = (
-                np.zeros(len(values), dtype=np.bool_) if complete else np.asarray(values == None)  # noqa: E711 (elementwise on an array)
-            )
+            if complete:
+                missing = np.zeros(len(values), dtype=np.bool_)
+            elif codes is not None:
+                missing = codes < 0
+            else:
+                missing = np.asarray(values == None)  # noqa: E711 (elementwise on an array)
             for report in self.null_rate.update_many(missing):
                 finding = null_rate_finding(
                     report, self._state("null_rate"), base, cooldown, self.null_rate.z_threshold
@@ -120,12 +190,23 @@ class CategoricalMonitor:
                     findings.append(finding)
                 self.last_statistics["null_rate"] = report.null_rate
         if self.categorical is not None:
-            for item in self.categorical.update_many(values):
+            shared = codes if codes is not None and self._codes_shared() else None
+            for item in self.categorical.update_many(values, shared):
                 if isinstance(item, NovelCategoryReport):
                     findings.append(self._novel(item, base))
                 else:
                     self._on_window(item, base, cooldown, findings)
         return findings
+
+    def _codes_shared(self) -> bool:
+        """Whether the evidence codes values by the categorical detector's reference too."""
+        if self._shared is None:
+            keys = self.categorical.reference_keys if self.categorical is not None else None
+            evidence_keys = self.evidence.keys if self.evidence is not None else None
+            if keys is None or evidence_keys is None or not self.evidence.ready:  # type: ignore[union-attr]
+                return False
+            self._shared = keys == evidence_keys
+        return self._shared
 
     def _state(self, name: str) -> AlertState:
         state = self.states.get(name)
@@ -194,6 +275,7 @@ class CategoricalMonitor:
             "null_rate": self.null_rate.snapshot() if self.null_rate else None,
             "states": {name: state.snapshot() for name, state in self.states.items()},
             "values_seen": self.values_seen,
+            "evidence": self.evidence.snapshot() if self.evidence else None,
         }
 
     @classmethod
@@ -204,4 +286,7 @@ class CategoricalMonitor:
             NullRate.restore(state["null_rate"]) if state["null_rate"] else None,
             {name: AlertState.restore(s) for name, s in state["states"].items()},
             state["values_seen"],
+            CategoricalEvidence.restore(state["evidence"], IncidentSettings())
+            if state.get("evidence")
+            else None,
         )

@@ -20,7 +20,7 @@ from typing import Final, NamedTuple, cast
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["CountedSegment", "count_window_segments"]
+__all__ = ["CountedSegment", "count_coded_segments", "count_window_segments"]
 
 # Cutting by counts alone costs nothing while missing values are rare; after this many
 # pieces that fell short in one window, the rest of the batch is cut at the exact positions
@@ -143,4 +143,60 @@ def count_window_segments(
             short_pieces += 1
             if short_pieces >= _SHORT_PIECES_BEFORE_EXACT_CUT:
                 kept = stop + np.flatnonzero(values[stop:] != None)  # noqa: E711 (elementwise)
+        start = stop
+
+
+def count_coded_segments(
+    values: npt.NDArray[np.object_],
+    codes: npt.NDArray[np.int32],
+    keys: Sequence[str],
+    window: int,
+    fill: int,
+) -> Iterator[CountedSegment]:
+    """``count_window_segments`` for a batch already coded by ``keys``: ``codes[i]`` is the
+    index of ``values[i]`` in ``keys``, ``len(keys)`` for any other value and -1 for a missing
+    one. The pieces and their counts are the same; values outside ``keys`` are counted by
+    name, and a piece's ``items`` are listed only when it holds some (they are only needed
+    to place those).
+
+    >>> batch = np.array(["a", None, "b", "a", "a", "z"], dtype=object)
+    >>> codes = np.array([0, -1, 1, 0, 0, 2], dtype=np.int32)
+    >>> for piece in count_coded_segments(batch, codes, ["a", "b"], window=3, fill=1):
+    ...     print(piece.start, piece.stop, dict(piece.counts), piece.n_missing, piece.items)
+    0 2 {'a': 1} 1 []
+    2 3 {'b': 1} 0 []
+    3 6 {'a': 2, 'z': 1} 0 ['a', 'a', 'z']
+    """
+    if not 0 <= fill < window:
+        raise ValueError(f"fill must be in [0, window), got fill={fill} for window={window}")
+    outside = len(keys)
+    size, start, short_pieces = values.size, 0, 0
+    kept: npt.NDArray[np.intp] | None = None
+    while start < size:
+        need = window - fill
+        if kept is None:
+            stop = min(start + need, size)
+        else:
+            last = int(np.searchsorted(kept, start)) + need - 1
+            stop = int(kept[last]) + 1 if last < kept.size else size
+        piece = codes[start:stop]
+        tally = np.bincount(piece + 1, minlength=outside + 2).tolist()
+        n_missing = tally[0]
+        present = {keys[c]: n for c, n in enumerate(tally[1 : outside + 1]) if n}
+        items: list[str | None] = []
+        if tally[outside + 1]:
+            items = list(map(_as_str, values[start:stop].tolist()))
+            others = Counter(items[i] for i in np.flatnonzero(piece == outside).tolist())
+            for key, count in others.items():
+                if key is not None:  # never: missing values are not outside codes
+                    present[key] = present.get(key, 0) + count
+        fill += stop - start - n_missing
+        closes = fill == window
+        yield CountedSegment(start, stop, items, cast("dict[str, int]", present), n_missing, closes)
+        if closes:
+            fill, short_pieces = 0, 0
+        elif n_missing and kept is None:
+            short_pieces += 1
+            if short_pieces >= _SHORT_PIECES_BEFORE_EXACT_CUT:
+                kept = stop + np.flatnonzero(codes[stop:] >= 0)
         start = stop

@@ -12,7 +12,7 @@ import numpy.typing as npt
 
 from driftwarden.detectors.base import as_float_array
 from driftwarden.detectors.histogram_kernel import fill_windows
-from driftwarden.detectors.histogram_reference import HistogramReference
+from driftwarden.detectors.histogram_reference import HistogramReference, exact_samples_worth
 from driftwarden.detectors.snapshots import check_snapshot
 from driftwarden.detectors.window_stats import chi_square_two_sample, js_distance, psi
 
@@ -336,7 +336,7 @@ class HistogramDrift:
         # As float64 the distances take the counts without a conversion of their own.
         ref_drift = reference.drift_counts.astype(np.float64)
         total = float(ref_drift.sum())
-        worth = _exact_samples_worth(total, ref_drift.size, self.ref_rank_error)
+        worth = exact_samples_worth(total, ref_drift.size, self.ref_rank_error)
         ref_tested = ref_drift * (worth / total) if worth < total else ref_drift
         drift_counts = np.add.reduceat(counts, reference.drift_starts, axis=1).astype(np.float64)
         sparse_bins = np.flatnonzero(reference.counts < self.sparse_min_count).tolist()
@@ -447,23 +447,3 @@ def _summary(
     mean_offset = total / n
     variance = max(total_sq / n - mean_offset * mean_offset, 0.0)
     return LiveSummary(shift + mean_offset, math.sqrt(variance), low, high)
-
-
-# A KLL sketch's stated rank error (99 % confidence, any query) is about five standard
-# deviations of the error its bin counts actually carry: with that, windows drawn from the
-# training distribution fail the chi-square test at about its nominal rate (measured: 8
-# profiles of 100,000 normal or lognormal values, 200 windows each, p < 0.05 in 2.3 % and
-# p < 0.01 in 0.4 % of windows; 15 % and 5.5 % when the counts are taken as exact).
-_SKETCH_ERROR_SDS = 5.0
-
-
-def _exact_samples_worth(total: float, bins: int, rank_error: float) -> float:
-    """How many exact samples a reference of ``total`` counts is worth when each bin
-    boundary's rank is within ``rank_error * total``: the sample size whose noise on a share
-    of ``1 / bins`` equals the reference's own sampling noise plus the sketch's (two
-    boundaries per bin)."""
-    if rank_error <= 0.0 or bins < 2:
-        return total
-    share = 1.0 / bins
-    sketch_variance = 2.0 * (rank_error / _SKETCH_ERROR_SDS) ** 2
-    return 1.0 / (1.0 / total + sketch_variance / (share * (1.0 - share)))

@@ -17,7 +17,10 @@ import numpy.typing as npt
 
 from driftwarden.detectors.histogram_kernel import BinLookup, ranked_values
 
-__all__ = ["HistogramReference"]
+__all__ = [
+    "HistogramReference",
+    "exact_samples_worth",
+]
 
 
 def _search_edges(
@@ -141,3 +144,23 @@ class HistogramReference:
         # nextafter(ref_max).
         counts = np.diff(np.concatenate(([0, 0], below[keep], [n, n]))).astype(np.int64)
         return cls.build(at[keep].astype(np.float64), counts, ref_min, ref_max)
+
+
+# A KLL sketch's stated rank error (99 % confidence, any query) is about five standard
+# deviations of the error its bin counts actually carry: with that, windows drawn from the
+# training distribution fail the chi-square test at about its nominal rate (measured: 8
+# profiles of 100,000 normal or lognormal values, 200 windows each, p < 0.05 in 2.3 % and
+# p < 0.01 in 0.4 % of windows; 15 % and 5.5 % when the counts are taken as exact).
+_SKETCH_ERROR_SDS = 5.0
+
+
+def exact_samples_worth(total: float, bins: int, rank_error: float) -> float:
+    """How many exact samples a reference of ``total`` counts is worth when each bin
+    boundary's rank is within ``rank_error * total``: the sample size whose noise on a share
+    of ``1 / bins`` equals the reference's own sampling noise plus the sketch's (two
+    boundaries per bin)."""
+    if rank_error <= 0.0 or bins < 2:
+        return total
+    share = 1.0 / bins
+    sketch_variance = 2.0 * (rank_error / _SKETCH_ERROR_SDS) ** 2
+    return 1.0 / (1.0 / total + sketch_variance / (share * (1.0 - share)))

@@ -11,12 +11,16 @@ from driftwarden.detectors.adwin import ADWIN
 from driftwarden.detectors.alert_state import AlertState
 from driftwarden.detectors.base import WindowedDetector
 from driftwarden.detectors.events import EventType, Finding
+from driftwarden.detectors.feature_batch import SourcePositions
+from driftwarden.detectors.findings import PaneVerdicts
 from driftwarden.detectors.histogram_drift import HistogramDrift, HistogramReport
+from driftwarden.detectors.histogram_reference import HistogramReference
 from driftwarden.detectors.null_rate import NullRate, NullRateReport
 from driftwarden.detectors.null_rate_findings import null_rate_finding
+from driftwarden.detectors.numeric_evidence import NumericEvidence
 from driftwarden.detectors.page_hinkley import PageHinkley
 from driftwarden.detectors.profile import FeatureProfile
-from driftwarden.detectors.settings import NumericDefaults
+from driftwarden.detectors.settings import IncidentSettings, NumericDefaults
 from driftwarden.detectors.standardiser import Standardiser
 
 __all__ = ["NumericMonitor"]
@@ -38,13 +42,15 @@ _HISTOGRAM_THRESHOLDS = (
 
 
 class NumericMonitor:
-    """ADWIN and Page-Hinkley on standardised values, a histogram against the reference's
-    quantile bins, and the null rate, for one numeric feature.
+    """ADWIN and Page-Hinkley on standardised values, optionally a tumbling histogram against
+    the reference's quantile bins and the null rate (off by default), and the pane evidence
+    incidents are judged on (``NumericEvidence``), for one numeric feature.
 
     ``process(values, base)`` takes the feature's float64 column of a batch (NaN = missing)
     and the bank's record number of the batch's first record, and returns ``Finding``s with
-    batch indices. Memory: the sum of the detectors' bounds (ADWIN ≤ 64 bucket rows,
-    Page-Hinkley O(1), histogram O(bins), null rate O(1)) plus four ``AlertState``s.
+    batch indices; ``observe`` also returns the column's pane verdicts. Memory: the sum of
+    the detectors' bounds (ADWIN ≤ 64 bucket rows, Page-Hinkley O(1), histogram O(bins), null
+    rate O(1), the evidence's ring of panes) plus four ``AlertState``s.
 
     >>> from driftwarden.detectors.settings import DetectorSettings
     >>> monitor = NumericMonitor.create(None, DetectorSettings().resolved("x", "numeric"), 1000)
@@ -52,7 +58,7 @@ class NumericMonitor:
     >>> stream = np.concatenate([rng.normal(10, 2, 20_000), rng.normal(12, 2, 20_000)])
     >>> findings = monitor.process(stream, base=0)
     >>> sorted({f.detector for f in findings if f.type.value == "drift.detected"})
-    ['adwin', 'histogram', 'page_hinkley']
+    ['adwin', 'page_hinkley']
     """
 
     def __init__(
@@ -65,8 +71,10 @@ class NumericMonitor:
         states: dict[str, AlertState] | None = None,
         values_seen: int = 0,
         raw_detections: dict[str, int] | None = None,
+        evidence: NumericEvidence | None = None,
     ) -> None:
         self.standardiser = standardiser
+        self.evidence = evidence
         self.adwin = adwin
         self.page_hinkley = page_hinkley
         self.histogram = histogram
@@ -84,8 +92,10 @@ class NumericMonitor:
         settings: NumericDefaults,
         warmup: int = 1000,
         clip_z: float = 5.0,
+        incidents: IncidentSettings | None = None,
     ) -> NumericMonitor:
-        """Build the detectors ``settings`` (from ``DetectorSettings.resolved``) enable."""
+        """Build the detectors ``settings`` (from ``DetectorSettings.resolved``) enable, and
+        the pane evidence incidents are judged on when ``incidents`` is given."""
         summary = profile.numeric if profile is not None else None
         adwin_s, ph_s = settings.adwin, settings.page_hinkley
         hist_s, null_s = settings.histogram, settings.null_rate
@@ -118,7 +128,57 @@ class NumericMonitor:
                 z_threshold=null_s.z_threshold,
                 min_abs_change=null_s.min_abs_change,
             )
-        return cls(standardiser, adwin, page_hinkley, histogram, null_rate)
+        evidence = cls.evidence_for(profile, incidents, clip_z) if incidents is not None else None
+        return cls(standardiser, adwin, page_hinkley, histogram, null_rate, evidence=evidence)
+
+    @staticmethod
+    def evidence_for(
+        profile: FeatureProfile | None, settings: IncidentSettings, clip_z: float = 5.0
+    ) -> NumericEvidence:
+        """The pane evidence of a feature, against its profile (or learned without one)."""
+        summary = profile.numeric if profile is not None else None
+        null_rate = profile.null_rate if profile is not None and profile.count else None
+        if summary is None or sum(summary.bin_counts) == 0:
+            return NumericEvidence(settings, null_rate=null_rate, clip=clip_z)
+        reference = HistogramReference.from_profile(
+            summary.bin_edges, summary.bin_counts, summary.min, summary.max
+        )
+        return NumericEvidence(
+            settings,
+            reference,
+            summary.mean,
+            summary.std,
+            null_rate,
+            summary.bin_counts_rank_error,
+            clip_z,
+        )
+
+    def observe(
+        self,
+        values: npt.NDArray[np.float64],
+        base: int,
+        positions: SourcePositions,
+        offset: int,
+        cooldown: int = 10_000,
+        resolve_after: int = 20_000,
+        watching: bool = True,
+    ) -> tuple[list[Finding], PaneVerdicts | None]:
+        """``process`` and the pane verdicts of the same column (see ``NumericEvidence``)."""
+        findings = self.process(values, base, cooldown, resolve_after)
+        return findings, self.assess(values, base, positions, offset, watching)
+
+    def assess(
+        self,
+        values: npt.NDArray[np.float64],
+        base: int,
+        positions: SourcePositions,
+        offset: int,
+        watching: bool = True,
+    ) -> PaneVerdicts | None:
+        """The pane verdicts of the column ``process`` was given (see ``NumericEvidence``)."""
+        if self.evidence is None:
+            return None
+        return self.evidence.assess(values, base, positions, offset, watching)
 
     def apply_thresholds(self, settings: NumericDefaults) -> None:
         """Take new thresholds from ``settings``; detector state is kept."""
@@ -326,6 +386,7 @@ class NumericMonitor:
             "states": {name: state.snapshot() for name, state in self.states.items()},
             "values_seen": self.values_seen,
             "raw_detections": dict(sorted(self.raw_detections.items())),
+            "evidence": self.evidence.snapshot() if self.evidence else None,
         }
 
     @classmethod
@@ -340,6 +401,9 @@ class NumericMonitor:
             {name: AlertState.restore(s) for name, s in state["states"].items()},
             state["values_seen"],
             state["raw_detections"],
+            NumericEvidence.restore(state["evidence"], IncidentSettings())
+            if state.get("evidence")
+            else None,
         )
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "DetectorSettings",
     "FeatureOverride",
     "HistogramSettings",
+    "IncidentSettings",
     "NullRateSettings",
     "NumericDefaults",
     "PageHinkleySettings",
@@ -75,17 +76,21 @@ class PageHinkleySettings(_Settings):
 
 
 class HistogramSettings(_Settings):
-    """Tumbling-window histogram against the reference's quantile bins.
+    """Tumbling-window histogram against the reference's quantile bins (``HistogramDrift``).
+
+    Off by default: the pane evidence every feature's incidents are judged on (see
+    ``IncidentSettings``) tests the same histogram over sliding windows, corrected for serial
+    dependence, and reports distribution shifts, out-of-range values and sparse support as
+    findings. Turn it on to have its window-by-window events as extra evidence.
 
     A window drifts when ``psi >= psi_threshold``, ``js >= js_threshold`` or the two-sample
     chi-square ``p_value < p_value_threshold`` (0 turns that rule off).
 
-
-    >>> HistogramSettings(psi_threshold=0.1).psi_threshold
-    0.1
+    >>> HistogramSettings().enabled, HistogramSettings(psi_threshold=0.1).psi_threshold
+    (False, 0.1)
     """
 
-    enabled: bool = True
+    enabled: bool = False
     window: int = Field(default=5000, ge=100)
     bins: int = Field(default=20, ge=2, description="bins when learning from live data")
     sparse_min_count: int = Field(default=5, ge=1)
@@ -97,13 +102,17 @@ class HistogramSettings(_Settings):
 
 
 class NullRateSettings(_Settings):
-    """Share of missing values per tumbling window against the reference's null rate.
+    """Share of missing values per tumbling window against the reference's null rate
+    (``NullRate``).
 
-    >>> NullRateSettings().z_threshold
-    6.0
+    Off by default, like ``HistogramSettings``: the pane evidence tests the null rate over
+    sliding windows, corrected for serial dependence, as a ``null_rate`` finding.
+
+    >>> NullRateSettings().enabled, NullRateSettings().z_threshold
+    (False, 6.0)
     """
 
-    enabled: bool = True
+    enabled: bool = False
     window: int = Field(default=5000, ge=100)
     z_threshold: float = Field(default=6.0, gt=0.0)
     min_abs_change: float = Field(default=0.01, ge=0.0, le=1.0)
@@ -122,6 +131,64 @@ class CategoricalDriftSettings(_Settings):
     js_threshold: float = Field(default=0.1, gt=0.0, le=1.0)
     p_value_threshold: float = Field(default=1e-6, gt=0.0, lt=1.0)
     novel_min_share: float = Field(default=0.005, ge=0.0, le=1.0)
+
+
+class IncidentSettings(_Settings):
+    """How findings are judged and roll up into incidents (see docs/detectors.md).
+
+    Each feature's records are cut into panes of ``pane_records``; at every pane's end the
+    trailing windows of 1, 2, 5, 10, 20 and ``window_panes`` panes are tested. A finding opens
+    when a window shows both statistical evidence, corrected for serial dependence
+    (``z_threshold`` for means and rates, ``p_value_threshold`` for the chi-square of a
+    distribution), and an effect at or above its floor. It clears once the whole trailing
+    window's effect stays under ``resolve_fraction`` × its floor for ``resolve_panes``
+    consecutive panes; an incident resolves when every finding has cleared.
+
+    The floors are practical significance: mean shift in training standard deviations, PSI
+    in excess of what sampling noise gives, absolute change of a share. With the defaults a
+    change with PSI < 0.05 and a mean shift < 0.1σ never opens an incident, one with PSI ≥ 0.2
+    or a mean shift ≥ 0.5σ always does.
+
+    >>> IncidentSettings(mean_shift_floor=0.5).psi_floor
+    0.1
+    """
+
+    pane_records: int = Field(default=100, ge=10, description="records per pane")
+    window_panes: int = Field(default=50, ge=2, le=1000, description="panes in the longest window")
+    z_threshold: float = Field(
+        default=6.0, gt=0.0, description="dependence-corrected |z| for means and rates"
+    )
+    p_value_threshold: float = Field(
+        default=1e-7, gt=0.0, lt=1.0, description="dependence-corrected chi-square p-value"
+    )
+    mean_shift_floor: float = Field(default=0.25, ge=0.0, description="in training σ")
+    psi_floor: float = Field(default=0.1, ge=0.0, description="PSI above sampling noise")
+    null_rate_floor: float = Field(default=0.01, ge=0.0, le=1.0, description="absolute change")
+    out_of_range_floor: float = Field(
+        default=0.01, ge=0.0, le=1.0, description="share beyond the training range"
+    )
+    sparse_floor: float = Field(
+        default=0.05, ge=0.0, le=1.0, description="share in quantile bins training barely had"
+    )
+    sparse_min_count: int = Field(
+        default=5, ge=1, description="training count under which a quantile bin is sparse"
+    )
+    novel_share_floor: float = Field(
+        default=0.005, ge=0.0, le=1.0, description="share of values training never had"
+    )
+    effect_margin: float = Field(
+        default=3.0,
+        ge=0.0,
+        description="standard errors by which a window's effect must clear its floor",
+    )
+    resolve_fraction: float = Field(default=0.5, gt=0.0, lt=1.0)
+    resolve_panes: int = Field(default=20, ge=1)
+    critical_multiple: float = Field(
+        default=4.0, ge=1.0, description="effect, in floors, from which a finding is critical"
+    )
+    update_min_records: int = Field(
+        default=10_000, ge=0, description="records between two updates for a severity rise"
+    )
 
 
 class NumericDefaults(_Settings):
@@ -175,6 +242,7 @@ class FeatureOverride(_Settings):
     histogram: dict[str, Any] | None = None
     null_rate: dict[str, Any] | None = None
     categorical: dict[str, Any] | None = None
+    incidents: dict[str, Any] | None = None
 
 
 class DetectorSettings(_Settings):
@@ -190,6 +258,7 @@ class DetectorSettings(_Settings):
     numeric: NumericDefaults = Field(default_factory=NumericDefaults)
     categorical: CategoricalDefaults = Field(default_factory=CategoricalDefaults)
     schema_: SchemaSettings = Field(default_factory=SchemaSettings, alias="schema")
+    incidents: IncidentSettings = Field(default_factory=IncidentSettings)
     features: dict[str, FeatureOverride] = Field(default_factory=dict)
     ignore: list[str] = Field(default_factory=list, description="features never tracked")
     cooldown_records: int = Field(
@@ -247,3 +316,17 @@ class DetectorSettings(_Settings):
                 base: BaseModel = getattr(defaults, name)
                 patched[name] = base.model_validate({**base.model_dump(), **patch})
         return defaults.model_copy(update=patched) if patched else defaults
+
+    def incident_settings(self, feature: str) -> IncidentSettings:
+        """The incident settings of ``feature``: ``incidents`` with its override applied.
+
+        >>> s = DetectorSettings(features={"price": {"incidents": {"psi_floor": 0.2}}})
+        >>> s.incident_settings("price").psi_floor, s.incident_settings("age").psi_floor
+        (0.2, 0.1)
+        """
+        override = self.features.get(feature)
+        if override is None or not override.incidents:
+            return self.incidents
+        return IncidentSettings.model_validate(
+            {**self.incidents.model_dump(), **override.incidents}
+        )
