@@ -1,25 +1,33 @@
-"""DriftEvents as CloudEvents 1.0 (structured JSON mode), with deterministic ids; and back:
-reading an envelope off the alerts topic and showing it as one line."""
+"""Incidents and detector-level events as CloudEvents 1.0 (structured JSON mode), with
+deterministic ids; which of them a bank's output publishes; and back: reading an envelope
+off the alerts topic and showing it as one line."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from functools import partial
+from typing import Any, NamedTuple
 
 import msgspec
 
-from driftwarden.detectors.events import DriftEvent
+from driftwarden.detectors.bank import BankOutput
+from driftwarden.detectors.events import DriftEvent, EventType
+from driftwarden.detectors.incidents import IncidentEvent
 
 __all__ = [
     "CONTENT_TYPE",
     "SPEC_VERSION",
+    "Alert",
     "MalformedEvent",
+    "alerts_of",
     "encode_cloudevent",
+    "encode_incident",
     "event_id",
     "format_event",
+    "incident_to_cloudevent",
     "parse_event",
     "short_type",
     "to_cloudevent",
@@ -97,6 +105,85 @@ def to_cloudevent(
 def encode_cloudevent(event: DriftEvent, source: str, timestamp_ms: int | None = None) -> bytes:
     """``to_cloudevent`` serialised as compact JSON bytes."""
     return _ENCODER.encode(to_cloudevent(event, source, timestamp_ms))
+
+
+def incident_to_cloudevent(
+    event: IncidentEvent, source: str, timestamp_ms: int | None = None
+) -> dict[str, Any]:
+    """The CloudEvents envelope of an incident event: ``subject`` is the feature, ``id`` a
+    hash of source, type, incident id, the triggering record's number and the reason (two
+    kinds may join at one record), so a replay after a crash produces the same ids; ``time``
+    the triggering record's timestamp.
+
+    >>> from driftwarden.detectors.events import Position, Severity
+    >>> from driftwarden.detectors.incidents import IncidentEventType
+    >>> where = Position(source="features", partition=0, offset=41)
+    >>> e = IncidentEvent(type=IncidentEventType.OPENED, incident_id="a1", feature="age",
+    ...                   severity=Severity.WARNING, status="open", reason="opened by mean_shift",
+    ...                   opened_at=42, index=0, record=where, records_seen=42, findings=[])
+    >>> ce = incident_to_cloudevent(e, "/driftwarden/prod")
+    >>> ce["type"], ce["subject"], ce["id"], ce["data"]["incident_id"]
+    ('driftwarden.incident.opened.v1', 'age', '8055a678b8fbc1859d57fbbfdb2a55d8', 'a1')
+    """
+    material = "\x1f".join(
+        (
+            source,
+            event.type.cloudevent_type,
+            event.incident_id,
+            str(event.records_seen),
+            event.reason,
+        )
+    )
+    envelope: dict[str, Any] = {
+        "specversion": SPEC_VERSION,
+        "id": hashlib.sha256(material.encode()).hexdigest()[:32],
+        "source": source,
+        "type": event.type.cloudevent_type,
+        "subject": event.feature,
+        "datacontenttype": "application/json",
+    }
+    if timestamp_ms is not None and timestamp_ms > 0:
+        moment = datetime.fromtimestamp(timestamp_ms / 1000, tz=UTC)
+        envelope["time"] = moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    envelope["data"] = event.model_dump(mode="json")
+    return envelope
+
+
+def encode_incident(event: IncidentEvent, source: str, timestamp_ms: int | None = None) -> bytes:
+    """``incident_to_cloudevent`` serialised as compact JSON bytes."""
+    return _ENCODER.encode(incident_to_cloudevent(event, source, timestamp_ms))
+
+
+class Alert(NamedTuple):
+    """One message for the alerts topic: its feature (the key), the batch index of the record
+    that triggered it, its short type and a function of the record's timestamp that encodes
+    it (so the caller reads timestamps only for what it publishes)."""
+
+    feature: str
+    record_index: int
+    kind: str
+    encode: Callable[[int | None], bytes]
+
+
+def alerts_of(output: BankOutput, source: str, detector_events: bool) -> list[Alert]:
+    """What a batch publishes, in record order: every incident event, and the detector-level
+    events when ``detector_events`` is set (a feature-limit event always: it is about the
+    service, not a feature).
+
+    >>> alerts_of(BankOutput([], []), "/driftwarden/prod", detector_events=True)
+    []
+    """
+    alerts = [
+        Alert(e.feature, e.index, e.type.value, partial(encode_incident, e, source))
+        for e in output.incidents
+    ]
+    alerts += [
+        Alert(e.feature, e.index, e.type.value, partial(encode_cloudevent, e, source))
+        for e in output.evidence
+        if detector_events or e.type == EventType.FEATURE_LIMIT_REACHED
+    ]
+    alerts.sort(key=lambda alert: alert.record_index)
+    return alerts
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -190,6 +277,8 @@ def format_event(envelope: dict[str, Any]) -> str:
     features[0]@7
     """
     data: dict[str, Any] = envelope.get("data") or {}
+    if short_type(envelope["type"]).startswith("incident."):
+        return _format_incident(envelope, data)
     statistic = str(data.get("statistic", "?"))
     value, threshold = data.get("value"), data.get("threshold")
     if value is not None:
@@ -218,4 +307,80 @@ def format_event(envelope: dict[str, Any]) -> str:
             for key, item in detail.items()
             if isinstance(item, str | int | float | bool)
         ]
+    return "  ".join(parts)
+
+
+_EFFECT_UNITS: dict[str, str] = {
+    "mean_shift_sigma": "{:+.2f}σ",
+    "psi": "psi {:.3f}",
+    "share": "{:.1%}",
+    "null_rate": "null {:.1%}",
+    "absent_records": "absent {:.0f} records",
+}
+
+
+def _effect(finding: dict[str, Any]) -> str:
+    effect = finding.get("effect") or {}
+    parts = [
+        unit.format(effect[name])
+        for name, unit in _EFFECT_UNITS.items()
+        if isinstance(effect.get(name), int | float)
+    ]
+    detail = finding.get("detail") or {}
+    values = detail.get("values")
+    if isinstance(values, list) and values:
+        parts.append(",".join(map(str, values[:3])))
+    if isinstance(detail.get("observed_type"), str):
+        parts.append(detail["observed_type"])
+    state = "" if finding.get("status", "active") == "active" else " cleared"
+    shown = f"({' '.join(parts)})" if parts else ""
+    return f"{finding.get('kind', '?')}{shown}{state}"
+
+
+def _format_incident(envelope: dict[str, Any], data: dict[str, Any]) -> str:
+    """One line for an incident event: what changed, by how much, since when.
+
+    >>> print(format_event({
+    ...     "type": "driftwarden.incident.opened.v1", "time": "2023-11-14T22:13:20.000Z",
+    ...     "subject": "age", "data": {"incident_id": "9f2c41aa00", "feature": "age",
+    ...     "severity": "warning", "records_seen": 50100, "findings": [{"kind": "mean_shift",
+    ...     "effect": {"mean_shift_sigma": 0.92}, "onset_at": 50001}],
+    ...     "record": {"source": "features", "partition": 0, "offset": 50099}}}))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    2023-11-14T22:13:20.000Z  incident.opened  warning  age  #9f2c41aa  mean_shift(+0.92σ)
+    onset=#50001  features[0]@50099
+    """
+    findings = [f for f in data.get("findings") or [] if isinstance(f, dict)]
+    record = data.get("record")
+    position = (
+        f"{record.get('source')}[{record.get('partition')}]@{record.get('offset')}"
+        if isinstance(record, dict)
+        else "-"
+    )
+    onsets = sorted(
+        (
+            (f["onset_at"], f.get("onset_record"))
+            for f in findings
+            if isinstance(f.get("onset_at"), int)
+        ),
+        key=lambda onset: onset[0],
+    )
+    parts = [
+        str(envelope.get("time") or "-"),
+        f"{short_type(envelope['type']):<20}",
+        f"{data.get('severity', '-')!s:<8}",
+        str(data.get("feature", envelope.get("subject", "?"))),
+        f"#{str(data.get('incident_id', '?'))[:8]}",
+        " ".join(map(_effect, findings)) or "-",
+    ]
+    if onsets:
+        # Where the change began: its source position when known, else its record number in
+        # the partition's stream (#n), which only matches offset + 1 without rejected records.
+        number, where = onsets[0]
+        parts.append(
+            f"onset={where.get('source')}[{where.get('partition')}]@{where.get('offset')}"
+            if isinstance(where, dict)
+            else f"onset=#{number}"
+        )
+    parts.append(position)
     return "  ".join(parts)

@@ -55,7 +55,7 @@ from driftwarden.detectors.feature_batch import FeatureBatch, Kind, SourcePositi
 from driftwarden.detectors.numeric_monitor import NumericMonitor
 from driftwarden.detectors.profile import Profile
 from driftwarden.detectors.settings import DetectorSettings
-from driftwarden.stream.cloudevents import encode_cloudevent
+from driftwarden.stream.cloudevents import alerts_of
 from driftwarden.stream.config import InputSection
 from driftwarden.stream.decoding.decoder import Decoder
 from driftwarden.stream.decoding.decoder_options import decoder_options
@@ -381,8 +381,9 @@ class Replayer:
     >>> step = replayer.process(PayloadBatch("in.jsonl", lines, np.arange(1, 7)), "in.jsonl")
     >>> [str(row) for row in step.rejected]  # doctest: +ELLIPSIS
     ['in.jsonl:3: malformed_json: ...']
-    >>> [msgspec.json.decode(e)["type"] for e in step.events]
-    ['driftwarden.feature.missing.v1']
+    >>> events = [msgspec.json.decode(e) for e in step.events]
+    >>> [(e["type"], e["data"]["findings"][0]["kind"]) for e in events]
+    [('driftwarden.incident.opened.v1', 'missing_field')]
     >>> report = replayer.report(["in.jsonl"])
     >>> report.accepted, report.features["c"].values, report.features["c"].absent
     (5, 2, 3)
@@ -394,8 +395,10 @@ class Replayer:
         settings: DetectorSettings,
         input_section: InputSection | None = None,
         max_tallied: int = 10_000,
+        detector_events: bool = False,
     ) -> None:
         self.profile = profile
+        self.detector_events = detector_events
         options = decoder_options(settings, input_section or InputSection(), profile)
         self.decoder = Decoder(**options)
         self.bank = DetectorBank(settings, profile)
@@ -430,15 +433,14 @@ class Replayer:
         if result.batch is None:
             return ReplayStep([], rejected)
         self._count(result.batch)
-        events = self.bank.process(result.batch)
+        output = self.bank.run(result.batch)
         encoded = []
-        for event in events:
-            self.events[event.type.value] += 1
-            tally = self._tally(event.feature)
+        for alert in alerts_of(output, SOURCE_PREFIX + quote(source), self.detector_events):
+            self.events[alert.kind] += 1
+            tally = self._tally(alert.feature)
             if tally is not None:
-                tally.events[event.type.value] += 1
-            source_uri = SOURCE_PREFIX + quote(event.record.source)
-            encoded.append(encode_cloudevent(event, source_uri, None))
+                tally.events[alert.kind] += 1
+            encoded.append(alert.encode(None))
         return ReplayStep(encoded, rejected)
 
     def _tally(self, name: str) -> _Tally | None:

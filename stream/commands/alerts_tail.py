@@ -23,6 +23,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message
 
 from driftwarden.detectors.events import EventType
+from driftwarden.detectors.incidents import IncidentEventType
 from driftwarden.stream.cloudevents import MalformedEvent, format_event, parse_event, type_matches
 from driftwarden.stream.commands.config_cmd import add_overrides
 from driftwarden.stream.config import ConfigError, ServiceConfig, load_config
@@ -111,13 +112,14 @@ def _command(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"driftwarden alerts tail: {exc}", file=sys.stderr)
         return 2
-    known = {t.value for t in EventType} | {t.cloudevent_type for t in EventType}
-    families = {t.value.split(".")[0] for t in EventType}
+    types: list[EventType | IncidentEventType] = [*IncidentEventType, *EventType]
+    known = {t.value for t in types} | {t.cloudevent_type for t in types}
+    families = {t.value.split(".")[0] for t in types}
     for wanted in args.types:
         if wanted not in known and wanted not in families:
             print(
                 f"driftwarden alerts tail: warning: --type {wanted!r} is not a known event "
-                f"type (known: {', '.join(sorted(t.value for t in EventType))})",
+                f"type (known: {', '.join(sorted(t.value for t in types))})",
                 file=sys.stderr,
             )
     try:
@@ -138,9 +140,11 @@ def _add_tail(commands: Any) -> None:
         "tail",
         help="print the events of the alerts topic as they arrive",
         description="Subscribe to the config's alerts topic (kafka.alerts_topic) and print one "
-        "line per event: time, type, severity, feature, detector, statistic=value vs "
-        "threshold, source position. Starts at the end of the topic unless "
-        "--from-beginning; never commits offsets. Ctrl-C stops.",
+        "line per event. An incident: time, type, severity, feature, #incident id, each "
+        "finding with its effect (mean_shift(+0.92σ), distribution_shift(psi 0.31), ...), "
+        "onset, source position; a detector-level event: time, type, severity, feature, "
+        "detector, statistic=value vs threshold, source position. Starts at the end of the "
+        "topic unless --from-beginning; never commits offsets. Ctrl-C stops.",
     )
     tail.add_argument("--config", required=True, type=Path, help="service config (YAML)")
     add_overrides(tail, "kafka.alerts_topic=other")
@@ -153,8 +157,8 @@ def _add_tail(commands: Any) -> None:
         action="append",
         default=[],
         metavar="T",
-        help="only events of this type: short (drift.detected), full "
-        "(driftwarden.drift.detected.v1) or a family (drift); repeatable",
+        help="only events of this type: short (incident.opened), full "
+        "(driftwarden.incident.opened.v1) or a family (incident, drift); repeatable",
     )
     tail.add_argument("--json", action="store_true", help="print each event's raw JSON")
     tail.add_argument("--max", type=_positive_int, metavar="N", help="stop after printing N events")

@@ -1,6 +1,7 @@
 """``driftwarden replay``: the service's detectors over files of production records, offline.
 
-Every event goes to stdout as one CloudEvents JSON line, as the service publishes it; the
+Every incident event (and, with ``--detector-events``, every detector-level event) goes to
+stdout as one CloudEvents JSON line, as the service publishes it; the
 rejected records (with file and line) and a per-feature summary table go to stderr;
 ``--report`` writes the summary as JSON. See docs/replay.md.
 
@@ -48,7 +49,7 @@ __all__ = ["register", "render_summary", "run"]
 DEFAULT_BATCH: int = KafkaSection.model_fields["consume_batch"].default
 # Kafka keys a replay never uses, filled in so that a config without a kafka section loads.
 _UNUSED_KAFKA = ("kafka.bootstrap_servers=replay.invalid:9092", "kafka.input_topics=[replay]")
-_SHOWN_STATISTICS = ("psi", "js")
+_SHOWN_STATISTICS = ("psi", "mean_shift_sigma")
 
 
 def _positive(text: str) -> int:
@@ -81,20 +82,25 @@ def _load_profile(path: str) -> Profile:
         ) from None
 
 
-def _setup(args: argparse.Namespace) -> tuple[Profile, DetectorSettings, InputSection, int]:
-    """Profile, detector settings, input settings and batch size from the config and flags."""
+def _setup(
+    args: argparse.Namespace,
+) -> tuple[Profile, DetectorSettings, InputSection, int, bool]:
+    """Profile, detector settings, input settings, batch size and whether detector-level
+    events are written, from the config and flags."""
     settings, input_section, batch, profile = (
         DetectorSettings(),
         InputSection(),
         DEFAULT_BATCH,
         None,
     )
+    detector_events = bool(args.detector_events)
     if args.config is not None:
         overrides = [*_UNUSED_KAFKA, *(["reference.profile=null"] if args.profile else [])]
         config = load_config(args.config, overrides)
         settings, input_section = config.detectors, config.input
         batch = config.kafka.consume_batch
         profile = config.reference_profile()
+        detector_events = detector_events or config.alerts.detector_events
     if args.profile is not None:
         profile = _load_profile(args.profile)
     if profile is None:
@@ -104,7 +110,7 @@ def _setup(args: argparse.Namespace) -> tuple[Profile, DetectorSettings, InputSe
     if args.ignore:
         ignore = [*input_section.ignore, *args.ignore]
         input_section = input_section.model_copy(update={"ignore": ignore})
-    return profile, settings, input_section, args.batch or batch
+    return profile, settings, input_section, args.batch or batch, detector_events
 
 
 def _batches(
@@ -123,8 +129,8 @@ def _batches(
 def _replay(args: argparse.Namespace) -> int:
     budget = ErrorBudget(args.max_errors)
     try:
-        profile, settings, input_section, batch = _setup(args)
-        replayer = Replayer(profile, settings, input_section)
+        profile, settings, input_section, batch, detector_events = _setup(args)
+        replayer = Replayer(profile, settings, input_section, detector_events=detector_events)
         encoder = RowEncoder(replayer.kinds, input_section.features_path)
         names = source_names(args.inputs)
         out = sys.stdout
@@ -178,13 +184,13 @@ def render_summary(report: ReplayReport, console: Console | None = None) -> None
     >>> from driftwarden.stream.replay import FeatureSummary
     >>> report = ReplayReport(inputs=["prod.jsonl"], records=3, accepted=2, rejected=1,
     ...     rejected_by_reason={"malformed_json": 1}, events=1,
-    ...     events_by_type={"category.novel": 1}, features={"country": FeatureSummary(
+    ...     events_by_type={"incident.opened": 1}, features={"country": FeatureSummary(
     ...         kind="categorical", in_profile=True, values=2, nulls=0, absent=0,
-    ...         statistics={"js": 0.25}, events={"category.novel": 1})})
+    ...         statistics={"psi": 0.25}, events={"incident.opened": 1})})
     >>> render_summary(report, Console(width=100))  # doctest: +NORMALIZE_WHITESPACE
     replayed 3 records from 1 file: 2 accepted, 1 rejected (malformed_json 1), 1 event
-    feature  kind  values  nulls  absent  psi  js  events
-    country  categorical  2  0  0  –  0.2500  category.novel 1
+    feature  kind  values  nulls  absent  psi  mean_shift_sigma  events
+    country  categorical  2  0  0  0.2500  –  incident.opened 1
     """
     if console is None:
         console = Console(stderr=True)
@@ -230,7 +236,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="run the drift detectors over files of production records, offline",
         description=(
             "Run the service's decoder and detectors over files of production records "
-            "(JSON Lines, CSV, Parquet) against a training profile. Events go to stdout as "
+            "(JSON Lines, CSV, Parquet) against a training profile. Incidents go to stdout as "
             "CloudEvents JSON lines; rejected records and a per-feature summary to stderr."
         ),
     )
@@ -250,6 +256,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=f"records per decoded batch (default: kafka.consume_batch, {DEFAULT_BATCH})",
     )
     parser.add_argument("--report", metavar="FILE", help="write the summary as JSON")
+    parser.add_argument(
+        "--detector-events",
+        action="store_true",
+        help="write the detector-level events too, not only incidents (alerts.detector_events)",
+    )
     parser.add_argument(
         "--max-errors",
         type=_non_negative,

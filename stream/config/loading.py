@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from driftwarden.detectors.profile import Profile
-from driftwarden.detectors.settings import DetectorSettings, FeatureOverride
+from driftwarden.detectors.settings import DetectorSettings, FeatureOverride, IncidentSettings
 from driftwarden.stream.config.model import ENV_PREFIX, ServiceConfig
 
 __all__ = ["ConfigError", "ConfigProblem", "load_config"]
@@ -295,9 +295,15 @@ def _override_problems(
     kinds: tuple[Literal["numeric", "categorical"], ...]
     for name, override in settings.features.items():
         kinds = (override.kind,) if override.kind else ("numeric", "categorical")
+        if override.incidents is not None:
+            loc = ("detectors", "features", name, "incidents")
+            try:
+                settings.incident_settings(name)
+            except ValidationError as error:
+                problems += _problems(error.errors(), loc, IncidentSettings, file, origins)
         for detector in FeatureOverride.model_fields:
             patch = getattr(override, detector)
-            if detector == "kind" or patch is None:
+            if detector in ("kind", "incidents") or patch is None:
                 continue
             loc = ("detectors", "features", name, detector)
             defaults = {kind: getattr(settings, kind) for kind in kinds}

@@ -172,6 +172,16 @@ class ServiceSection(_Section):
         return value.lower() if isinstance(value, str) else value
 
 
+class AlertsSection(_Section):
+    """What goes on the alerts topic."""
+
+    detector_events: bool = Field(
+        default=False,
+        description="publish the detector-level events (drift.detected, category.novel, ...) "
+        "beside the incidents; they are always in each incident's evidence",
+    )
+
+
 class ServiceConfig(_Section):
     """The whole service configuration (see docs/config.md).
 
@@ -195,6 +205,7 @@ class ServiceConfig(_Section):
     input: InputSection = Field(default_factory=InputSection)
     checkpoint: CheckpointSection = Field(default_factory=CheckpointSection)
     service: ServiceSection = Field(default_factory=ServiceSection)
+    alerts: AlertsSection = Field(default_factory=AlertsSection)
     detectors: DetectorSettings = Field(default_factory=DetectorSettings)
     _profile: Profile | None = PrivateAttr(default=None)
 

@@ -72,10 +72,10 @@ def demo_config(
     bootstrap: str, prefix: str, profile: Path, real_cluster: bool, window: int
 ) -> ServiceConfig:
     """The service config of the demo: its four topics, the profile, quiet logs, no metrics
-    endpoint, and detector windows of ``window`` records (the default is 5000).
+    endpoint, and a categorical window of ``window`` records (the default is 5000).
 
     >>> config = demo_config("127.0.0.1:9092", "demo-1", Path("p.json"), False, window=2000)
-    >>> config.kafka.alerts_topic, config.detectors.numeric.histogram.window
+    >>> config.kafka.alerts_topic, config.detectors.categorical.categorical.window
     ('demo-1.alerts', 2000)
     """
     windowed = {"window": window}
@@ -100,10 +100,7 @@ def demo_config(
                 "log_level": "warning",
                 "metrics": {"enabled": False},
             },
-            "detectors": {
-                "numeric": {"histogram": windowed, "null_rate": windowed},
-                "categorical": {"categorical": windowed, "null_rate": windowed},
-            },
+            "detectors": {"categorical": {"categorical": windowed}},
         }
     )
 
@@ -219,8 +216,8 @@ def _run(
     )
     config = demo_config(bootstrap, prefix, profile_path, real_cluster, options.window)
     out.note(
-        f"detector windows: {options.window:,} records (default 5,000), so that the demo "
-        "fits in well under a minute"
+        f"categorical detector window: {options.window:,} records (default 5,000), so that "
+        "a novel category shows up quickly in this short demo"
     )
     topic = config.kafka.input_topics[0]
     if real_cluster:

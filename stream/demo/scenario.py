@@ -109,12 +109,13 @@ def build_training_profile(path: Path, n_rows: int = 50_000, seed: int = 7) -> P
 class Pitfall:
     """One injected data problem: from record ``start`` on, ``features`` are affected.
 
-    ``catches`` are the short event types any of which detects it; a pitfall with
-    ``malformed > 0`` is caught by the DLQ instead (its records must all land there).
-    Events it causes point at records from ``explains_from`` on (``start`` unless said).
+    ``catches`` are the finding kinds (of an incident on one of ``features``) any of which
+    detects it; a pitfall with ``malformed > 0`` is caught by the DLQ instead (its records
+    must all land there). Events it causes point at records from ``explains_from`` on
+    (``start`` unless said).
 
     >>> shift = Pitfall("mean shift", "income ×1.3", ("income",), 8000,
-    ...                 frozenset({"drift.detected"}))
+    ...                 frozenset({"mean_shift"}))
     >>> shift.explains_from is None, shift.malformed
     (True, 0)
     """
@@ -160,7 +161,7 @@ def _malformed_burst(rng: np.random.Generator, count: int) -> list[bytes]:
 
 
 _BURST = 60
-_DRIFT = frozenset({"drift.detected"})
+_DRIFT = frozenset({"mean_shift", "distribution_shift"})
 
 
 def _script(at: list[int], batch_records: int) -> tuple[Pitfall, ...]:
@@ -180,28 +181,28 @@ def _script(at: list[int], batch_records: int) -> tuple[Pitfall, ...]:
             "purpose='crypto' in 4 %",
             ("purpose",),
             at[3],
-            frozenset({"category.novel"}),
+            frozenset({"novel_category"}),
         ),
         Pitfall(
             "novel field",
             "referral_code appears",
             ("referral_code",),
             at[4],
-            frozenset({"feature.novel"}),
+            frozenset({"novel_field"}),
         ),
         Pitfall(
             "field disappears",
             "channel no longer sent",
             ("channel",),
             at[5],
-            frozenset({"feature.missing"}),
+            frozenset({"missing_field"}),
         ),
         Pitfall(
             "out-of-range values",
             "age 90–129 in 3 % (training max 75)",
             ("age",),
             at[6],
-            frozenset({"support.out_of_range"}),
+            frozenset({"out_of_range"}),
         ),
         Pitfall(
             "malformed burst",
@@ -276,12 +277,13 @@ def make_scenario(n_records: int = 80_000, seed: int = 11, batch_records: int = 
 
 @dataclass(frozen=True, slots=True)
 class Catch:
-    """How one pitfall was caught: the first matching event (None: missed), its feature,
-    detector and record, the records between injection and detection, and the other events
-    the pitfall caused. For the malformed burst, ``dlq`` is how many records reached the DLQ.
+    """How one pitfall was caught: the finding kind of the first incident event that shows
+    it (None: missed), its feature, detector and record, the records between injection and
+    detection, and the other events the pitfall caused. For the malformed burst, ``dlq`` is
+    how many records reached the DLQ.
 
-    >>> novel = Pitfall("novel field", "x appears", ("x",), 100, frozenset({"feature.novel"}))
-    >>> catch = Catch(novel, "feature.novel", "x", "schema", offset=100)
+    >>> novel = Pitfall("novel field", "x appears", ("x",), 100, frozenset({"novel_field"}))
+    >>> catch = Catch(novel, "novel_field", "x", "schema", offset=100)
     >>> catch.caught, catch.delay, Catch(novel).caught
     (True, 0, False)
     """
@@ -330,19 +332,30 @@ def _explains(pitfall: Pitfall, feature: str, offset: int) -> bool:
     return feature in pitfall.features and offset >= start
 
 
+def _caught_by(pitfall: Pitfall, envelope: dict[str, Any]) -> dict[str, Any] | None:
+    """The finding of an incident event whose kind catches ``pitfall``, if any."""
+    if not short_type(envelope["type"]).startswith("incident."):
+        return None
+    for finding in envelope["data"].get("findings") or []:
+        if finding.get("kind") in pitfall.catches and finding.get("status") == "active":
+            return dict(finding)
+    return None
+
+
 def score(scenario: Scenario, events: list[dict[str, Any]], dlq_records: int) -> DemoScore:
     """Judge CloudEvents envelopes (as published on the alerts topic) against the script.
 
-    An event explained by a pitfall (its feature, at or after its start) counts for it;
-    the first one of a type in ``catches`` (lowest offset) is the catch. Any other event is
-    a false alarm.
+    An event explained by a pitfall (its feature, at or after its start) counts for it; the
+    first incident event (lowest offset) with an active finding of a kind in ``catches`` is
+    the catch. Any other event is a false alarm.
 
     >>> scenario = make_scenario(MIN_RECORDS, seed=1)
     >>> def event(kind, feature, offset):
-    ...     return {"type": f"driftwarden.{kind}.v1", "subject": feature,
-    ...             "data": {"feature": feature, "detector": "d", "record": {"offset": offset}}}
-    >>> result = score(scenario, [event("drift.detected", "income", 4500),
-    ...                           event("drift.detected", "state", 100)], dlq_records=60)
+    ...     return {"type": "driftwarden.incident.opened.v1", "subject": feature,
+    ...             "data": {"feature": feature, "record": {"offset": offset}, "findings": [
+    ...                 {"kind": kind, "detector": "d", "status": "active"}]}}
+    >>> result = score(scenario, [event("mean_shift", "income", 4500),
+    ...                           event("mean_shift", "state", 100)], dlq_records=60)
     >>> result.catches[0].delay, result.catches[-1].caught, len(result.false_alarms), result.ok
     (500, True, 1, False)
     """
@@ -351,14 +364,16 @@ def score(scenario: Scenario, events: list[dict[str, Any]], dlq_records: int) ->
     explained: set[int] = set()
     for pitfall in scenario.pitfalls:
         first: dict[str, Any] | None = None
+        found: dict[str, Any] = {}
         related = 0
         for i, envelope in enumerate(ordered):
             data = envelope["data"]
             if not _explains(pitfall, data["feature"], int(data["record"]["offset"])):
                 continue
             explained.add(i)
-            if first is None and short_type(envelope["type"]) in pitfall.catches:
-                first = envelope
+            finding = _caught_by(pitfall, envelope) if first is None else None
+            if finding is not None:
+                first, found = envelope, finding
             else:
                 related += 1
         if first is None:
@@ -370,9 +385,9 @@ def score(scenario: Scenario, events: list[dict[str, Any]], dlq_records: int) ->
         catches.append(
             Catch(
                 pitfall,
-                event_type=short_type(first["type"]),
+                event_type=str(found["kind"]),
                 feature=data["feature"],
-                detector=data.get("detector"),
+                detector=found.get("detector"),
                 offset=int(data["record"]["offset"]),
                 related=related,
             )

@@ -18,6 +18,7 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from driftwarden.detectors.events import EventType
+from driftwarden.detectors.incidents import IncidentEventType
 from driftwarden.stream.cloudevents import short_type
 from driftwarden.stream.decoding.decoder import REASONS
 
@@ -37,6 +38,7 @@ FEATURE_STATISTICS: Final[tuple[str, ...]] = (
     "out_of_range_rate",
     "sparse_rate",
     "cardinality",
+    "mean_shift_sigma",
 )
 """The statistic names exported per feature; any other name is not exported."""
 
@@ -161,7 +163,7 @@ class ServiceMetrics:
         for topic in topics:
             self._records.labels(topic=topic)
             self._bytes.labels(topic=topic)
-        for event_type in EventType:
+        for event_type in [*IncidentEventType, *EventType]:
             self._events.labels(type=event_type.value)
         for reason in REASONS:
             self._dlq_records.labels(reason=reason)

@@ -297,6 +297,7 @@ class DriftService:
             self._dlq_record_limit,
             self.stats,
             self.metrics,
+            self.config.alerts.detector_events,
         )
         try:
             consumer.subscribe(
@@ -459,6 +460,8 @@ class DriftService:
         changes = self.config.diff(new)
         for state in self.states.values():
             state.bank.update_settings(new.detectors)
+        if self._path is not None:
+            self._path.detector_events = new.alerts.detector_events
         self.config = new
         self.metrics.observe_reload(True)
         log.info("config_reloaded", changes=[list(c) for c in changes])

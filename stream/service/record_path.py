@@ -1,7 +1,8 @@
 """One consumed batch, one way: messages grouped by input partition → the partition's
-``Decoder`` → its ``DetectorBank`` → CloudEvents on the alerts topic, rejected records on the
-DLQ. Every output is produced on behalf of its input partition (``TrackedProducer``), so a
-checkpoint covers a partition only once the broker holds all of them.
+``Decoder`` → its ``DetectorBank`` → incidents (and, when asked, detector-level events) as
+CloudEvents on the alerts topic, rejected records on the DLQ. Every output is produced on
+behalf of its input partition (``TrackedProducer``), so a checkpoint covers a partition only
+once the broker holds all of them.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import structlog
 from confluent_kafka import KafkaError, KafkaException, Message
 
 from driftwarden.detectors.feature_batch import SourcePositions
-from driftwarden.stream.cloudevents import CONTENT_TYPE, encode_cloudevent
+from driftwarden.stream.cloudevents import CONTENT_TYPE, alerts_of
 from driftwarden.stream.ops.metrics import ServiceMetrics
 from driftwarden.stream.service.dead_letters import dead_letter
 from driftwarden.stream.service.delivery import Headers, Owner, TrackedProducer, headers_of
@@ -67,7 +68,8 @@ class RecordPath:
     """Runs one partition's records through its state and produces what comes out.
 
     ``source`` is the CloudEvents ``source`` of every event; ``dlq_record_limit`` the
-    largest message the DLQ topic takes (``topics.dlq_record_limit``).
+    largest message the DLQ topic takes (``topics.dlq_record_limit``); ``detector_events``
+    whether detector-level events go out beside the incidents.
     """
 
     def __init__(
@@ -79,6 +81,7 @@ class RecordPath:
         dlq_record_limit: int,
         stats: ServiceStats,
         metrics: ServiceMetrics,
+        detector_events: bool = False,
     ) -> None:
         self.producer = producer
         self.alerts_topic = alerts_topic
@@ -87,6 +90,7 @@ class RecordPath:
         self.dlq_record_limit = dlq_record_limit
         self.stats = stats
         self.metrics = metrics
+        self.detector_events = detector_events
 
     def process(self, state: PartitionState, group: list[Message]) -> int:
         """Decode, detect and publish ``group`` (records of ``state``'s partition, in
@@ -107,21 +111,20 @@ class RecordPath:
         state.dlq_records += len(result.rejected)
         self.stats.dlq += len(result.rejected)
         if result.batch is not None:
-            for event in state.bank.process(result.batch):
-                original = group[int(result.accepted_index[event.index])]
+            output = state.bank.run(result.batch)
+            for alert in alerts_of(output, self.source, self.detector_events):
+                original = group[int(result.accepted_index[alert.record_index])]
                 timestamp_type, timestamp = original.timestamp()
-                value = encode_cloudevent(event, self.source, timestamp if timestamp_type else None)
                 self.producer.produce(
                     self.alerts_topic,
-                    value,
-                    key=event.feature.encode(),
+                    alert.encode(timestamp if timestamp_type else None),
+                    key=alert.feature.encode(),
                     headers=_ALERT_HEADERS,
                     owner=state.owner,
                     source_offset=int(original.offset() or 0),
                 )
-                kind = event.type.value
-                self.stats.events[kind] = self.stats.events.get(kind, 0) + 1
-                self.metrics.observe_event(kind)
+                self.stats.events[alert.kind] = self.stats.events.get(alert.kind, 0) + 1
+                self.metrics.observe_event(alert.kind)
         state.next_offset = int(offsets[-1]) + 1
         nbytes = sum(map(len, filter(None, payloads)))
         self.stats.records += n
