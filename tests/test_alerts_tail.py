@@ -1,8 +1,10 @@
-"""``driftwarden alerts tail`` against the real broker, and its formatting alone."""
+"""``driftwarden alerts tail`` against the real broker, and its formatting alone: of
+detector-level events and of incidents (what the alerts topic carries by default)."""
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -14,9 +16,11 @@ import yaml
 from confluent_kafka import KafkaError, Message, Producer
 
 from driftwarden.detectors.events import DriftEvent, EventType, Position, Severity
+from driftwarden.detectors.incidents import IncidentEvent, IncidentEventType
 from driftwarden.stream.cloudevents import (
     MalformedEvent,
     encode_cloudevent,
+    encode_incident,
     format_event,
     parse_event,
     short_type,
@@ -62,6 +66,77 @@ RESOLVED = _event(EventType.DRIFT_RESOLVED, "age", "adwin", "delta", None, None,
 TYPE_CHANGED = _event(
     EventType.FEATURE_TYPE_CHANGED, "zip", "schema", "type_changed", None, None, 90,
     observed_type="str",
+)  # fmt: skip
+
+
+def _finding(kind: str, at: int, effect: dict[str, float], **extra: Any) -> dict[str, Any]:
+    """A finding of ``kind`` detected at record ``at`` (offset ``at - 1``), begun 100 before."""
+    return {
+        "kind": kind,
+        "detector": "test",
+        "statistic": "z",
+        "value": 9.0,
+        "threshold": 6.0,
+        "effect": effect,
+        "severity": "warning",
+        "status": "active",
+        "detected_at": at,
+        "detected_record": {"source": "features", "partition": 0, "offset": at - 1},
+        "onset_at": at - 100,
+        "onset_record": {"source": "features", "partition": 0, "offset": at - 101},
+        **extra,
+    }
+
+
+def _incident(
+    type: IncidentEventType, feature: str, at: int, findings: list[dict[str, Any]]
+) -> bytes:
+    event = IncidentEvent.model_validate(
+        {
+            "type": type,
+            "incident_id": "9f2c41aa" + feature.encode().hex().ljust(24, "0"),
+            "feature": feature,
+            "severity": "critical" if type == IncidentEventType.UPDATED else "warning",
+            "status": "resolved" if type == IncidentEventType.RESOLVED else "open",
+            "reason": "test",
+            "opened_at": 50_100,
+            "index": 0,
+            "record": {"source": "features", "partition": 0, "offset": at - 1},
+            "records_seen": at,
+            "findings": findings,
+        }
+    )
+    return encode_incident(event, SOURCE, TIMESTAMP_MS + at)
+
+
+INCIDENT_OPENED = _incident(
+    IncidentEventType.OPENED,
+    "age",
+    50_100,
+    [_finding("mean_shift", 50_100, {"mean_shift_sigma": 0.92})],
+)
+INCIDENT_UPDATED = _incident(
+    IncidentEventType.UPDATED,
+    "age",
+    50_600,
+    [
+        _finding("mean_shift", 50_100, {"mean_shift_sigma": -1.256, "window_records": 500.0}),
+        _finding("distribution_shift", 50_600, {"psi": 0.31234, "psi_excess": 0.3}),
+        _finding("out_of_range", 50_400, {"share": 0.0132, "reference_share": 0.0}),
+    ],
+)
+INCIDENT_RESOLVED = _incident(
+    IncidentEventType.RESOLVED,
+    "country",
+    62_000,
+    [
+        _finding("novel_category", 60_000, {"share": 0.0048}, status="cleared",
+                 detail={"values": ["BR", "PT", "MX", "US"]}),
+        _finding("type_change", 60_500, {}, status="cleared",
+                 detail={"expected_kind": "categorical", "observed_type": "number"}),
+        _finding("missing_field", 61_000, {"absent_records": 1001.0}, status="cleared"),
+        _finding("null_rate", 61_500, {"null_rate": 0.137}, status="cleared"),
+    ],
 )  # fmt: skip
 
 
@@ -158,6 +233,31 @@ def test_tail_json_prints_each_event_exactly_as_published(
     _, lines, _ = _tail(capsys, "--config", alerts, "--from-beginning", "--max", "4", "--json")
     assert [line.encode() for line in lines] == [RESOLVED, DETECTED, NOVEL, TYPE_CHANGED]
     assert json.loads(lines[1])["type"] == "driftwarden.drift.detected.v1"
+
+
+def test_tail_shows_incidents_and_filters_them_by_family_and_type(
+    kafka_bootstrap: str,
+    kafka_topics: Callable[..., str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    topic = kafka_topics(partitions=1)
+    values = [INCIDENT_OPENED, DETECTED, INCIDENT_UPDATED, INCIDENT_RESOLVED]
+    _produce(kafka_bootstrap, topic, values)
+    config = _config(tmp_path, kafka_bootstrap, topic)
+    _, lines, _ = _tail(capsys, "--config", config, "--from-beginning", "--max", "4")
+    assert lines == [format_event(json.loads(value)) for value in values]
+    _, lines, _ = _tail(
+        capsys, "--config", config, "--from-beginning", "--max", "3", "--type", "incident"
+    )
+    assert [line.split()[1] for line in lines] == [
+        "incident.opened",
+        "incident.updated",
+        "incident.resolved",
+    ]
+    _, lines, _ = _tail(capsys, "--config", config, "--from-beginning", "--max", "1",
+                        "--type", "incident.resolved", "--json")  # fmt: skip
+    assert [line.encode() for line in lines] == [INCIDENT_RESOLVED]
 
 
 def test_tail_starts_at_the_end_of_the_topic_by_default(
@@ -261,3 +361,50 @@ def test_type_filters_do_not_match_partial_words() -> None:
     assert not type_matches("driftwarden.drift.detected.v1", ["dri"])
     assert not type_matches("driftwarden.drift.detected.v1", ["driftwarden.drift.detected.v2"])
     assert type_matches(json.loads(NOVEL)["type"], ["category"])
+
+
+def _columns(line: str) -> list[str]:
+    """The columns of an event line (two or more spaces apart; findings hold single ones)."""
+    return re.split(r" {2,}", line)
+
+
+def test_an_opened_incident_line_shows_its_finding_effect_and_onset() -> None:
+    line = format_event(json.loads(INCIDENT_OPENED))
+    assert line.split() == [
+        "2023-11-14T22:14:10.100Z",
+        "incident.opened",
+        "warning",
+        "age",
+        "#9f2c41aa",
+        "mean_shift(+0.92σ)",
+        "onset=features[0]@49999",
+        "features[0]@50099",
+    ]
+
+
+def test_an_updated_incident_line_shows_every_finding_in_plain_units_and_the_first_onset() -> None:
+    assert _columns(format_event(json.loads(INCIDENT_UPDATED))) == [
+        "2023-11-14T22:14:10.600Z",
+        "incident.updated",
+        "critical",
+        "age",
+        "#9f2c41aa",
+        "mean_shift(-1.26σ) distribution_shift(psi 0.312) out_of_range(1.3%)",
+        "onset=features[0]@49999",
+        "features[0]@50599",
+    ]
+
+
+def test_a_resolved_incident_line_marks_every_finding_cleared() -> None:
+    columns = _columns(format_event(json.loads(INCIDENT_RESOLVED)))
+    assert columns[1:5] == ["incident.resolved", "warning", "country", "#9f2c41aa"]
+    assert columns[5] == (
+        "novel_category(0.5% BR,PT,MX) cleared type_change(number) cleared "
+        "missing_field(absent 1001 records) cleared null_rate(null 13.7%) cleared"
+    )
+    assert columns[6:] == ["onset=features[0]@59899", "features[0]@61999"]
+
+
+def test_incident_lines_survive_missing_fields() -> None:
+    line = format_event({"type": "driftwarden.incident.opened.v1", "data": {"findings": [{}]}})
+    assert line.split() == ["-", "incident.opened", "-", "?", "#?", "?", "-"]

@@ -11,6 +11,8 @@ from pydantic import ValidationError
 from driftwarden.detectors.bank import DetectorBank
 from driftwarden.detectors.events import DriftEvent, EventType
 from driftwarden.detectors.feature_batch import FeatureBatch, SourcePositions
+from driftwarden.detectors.findings import FindingKind
+from driftwarden.detectors.incidents import IncidentEvent, IncidentEventType
 from driftwarden.detectors.settings import DetectorSettings
 from driftwarden.stream.decoding.decoder import Decoder
 from tests.bank_data import make_batch, profile_of, split_batches
@@ -54,8 +56,20 @@ def _live(rng: np.random.Generator) -> tuple[dict, dict]:
     return numeric, categorical
 
 
+# The tumbling HistogramDrift and NullRate detectors are off by default (the pane evidence
+# of incidents supersedes them); the tests of their events turn them on.
+WINDOWED_ON = {"histogram": {"enabled": True}, "null_rate": {"enabled": True}}
+CATEGORICAL_NULL_RATE_ON = {"null_rate": {"enabled": True}}
+
+
 def _run(bank: DetectorBank, numeric: dict, categorical: dict, size: int) -> list[DriftEvent]:
     return [e for b in split_batches(numeric, categorical, size) for e in bank.process(b)]
+
+
+def _incidents(
+    bank: DetectorBank, numeric: dict, categorical: dict, size: int
+) -> list[IncidentEvent]:
+    return [e for b in split_batches(numeric, categorical, size) for e in bank.run(b).incidents]
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +82,7 @@ def scenario() -> tuple:
 
 def test_bank_flags_the_changed_features_and_only_them(scenario: tuple) -> None:
     profile, (numeric, categorical) = scenario
-    bank = DetectorBank(DetectorSettings(), profile)
+    bank = DetectorBank(DetectorSettings(numeric=WINDOWED_ON), profile)
     events = _run(bank, numeric, categorical, 4096)
 
     detected = {(e.feature, e.type) for e in events}
@@ -84,9 +98,30 @@ def test_bank_flags_the_changed_features_and_only_them(scenario: tuple) -> None:
     assert first_age - CHANGE_AT < 1000
 
 
-def test_events_carry_statistic_threshold_and_source_position(scenario: tuple) -> None:
+def test_bank_opens_incidents_on_the_changed_features_and_only_them(scenario: tuple) -> None:
     profile, (numeric, categorical) = scenario
     bank = DetectorBank(DetectorSettings(), profile)
+    incidents = _incidents(bank, numeric, categorical, 4096)
+
+    opened = {e.feature: e for e in incidents if e.type is IncidentEventType.OPENED}
+    assert set(opened) == {"age", "country"}
+    assert {e.feature for e in incidents} == {"age", "country"}
+    assert opened["age"].findings[0].kind in {
+        FindingKind.MEAN_SHIFT,
+        FindingKind.DISTRIBUTION_SHIFT,
+    }
+    assert opened["country"].findings[0].kind is FindingKind.NOVEL_CATEGORY
+    assert opened["country"].findings[0].detail["values"] == ["BR"]
+    for event in opened.values():
+        assert CHANGE_AT < event.findings[0].onset_at <= event.records_seen < CHANGE_AT + 1000
+        assert event.record.offset == event.records_seen - 1
+    # Neither change stops: nothing resolves.
+    assert all(e.type is not IncidentEventType.RESOLVED for e in incidents)
+
+
+def test_events_carry_statistic_threshold_and_source_position(scenario: tuple) -> None:
+    profile, (numeric, categorical) = scenario
+    bank = DetectorBank(DetectorSettings(numeric=WINDOWED_ON), profile)
     events = _run(bank, numeric, categorical, 10_000)
     histogram = next(e for e in events if e.detector == "histogram")
     assert histogram.statistic in {"psi", "js", "p_value"}
@@ -96,30 +131,54 @@ def test_events_carry_statistic_threshold_and_source_position(scenario: tuple) -
     assert histogram.reference["mean"] == pytest.approx(40.0, abs=0.5)
 
 
-def test_identical_events_whatever_the_batch_size(scenario: tuple) -> None:
+SETTINGS_CASES = {
+    "defaults": DetectorSettings(),
+    "windowed_detectors_on": DetectorSettings(
+        numeric=WINDOWED_ON, categorical=CATEGORICAL_NULL_RATE_ON
+    ),
+}
+
+
+def _outputs(bank: DetectorBank, batches: list[FeatureBatch]) -> list[str]:
+    """The events of the batches, then their incidents, each in order, as JSON."""
+    outputs = [bank.run(b) for b in batches]
+    return [e.model_dump_json() for o in outputs for e in o.evidence] + [
+        e.model_dump_json() for o in outputs for e in o.incidents
+    ]
+
+
+@pytest.mark.parametrize("case", sorted(SETTINGS_CASES))
+def test_identical_events_whatever_the_batch_size(scenario: tuple, case: str) -> None:
     """A replay cuts the stream differently; its events must be the same, field for field."""
     profile, (numeric, categorical) = scenario
     by_size = []
     for size in (1000, 7919, 30_000):
-        bank = DetectorBank(DetectorSettings(), profile)
-        events = _run(bank, numeric, categorical, size)
-        by_size.append([e.model_dump_json() for e in events])
+        bank = DetectorBank(SETTINGS_CASES[case], profile)
+        by_size.append(_outputs(bank, list(split_batches(numeric, categorical, size))))
+    detectors = {json.loads(e).get("detector") for e in by_size[0]}  # incidents have none
+    assert ("histogram" in detectors) == (case != "defaults")
+    assert any('"incident.opened"' in e for e in by_size[0])
     assert by_size[0] == by_size[1] == by_size[2]
 
 
-def test_snapshot_restore_mid_stream_gives_the_same_events(scenario: tuple) -> None:
+@pytest.mark.parametrize("case", sorted(SETTINGS_CASES))
+def test_snapshot_restore_mid_stream_gives_the_same_events(scenario: tuple, case: str) -> None:
     profile, (numeric, categorical) = scenario
-    settings = DetectorSettings()
-    whole = _run(DetectorBank(settings, profile), numeric, categorical, 5000)
+    settings = SETTINGS_CASES[case]
+    batches = list(split_batches(numeric, categorical, 5000))
+    whole = _outputs(DetectorBank(settings, profile), batches)
 
     first = DetectorBank(settings, profile)
-    batches = list(split_batches(numeric, categorical, 5000))
-    before = [e for b in batches[:7] for e in first.process(b)]
+    before = [first.run(b) for b in batches[:7]]
     state = json.loads(json.dumps(first.snapshot()))
     second = DetectorBank.restore(state, settings, profile)
-    after = [e for b in batches[7:] for e in second.process(b)]
+    after = [second.run(b) for b in batches[7:]]
 
-    assert [e.model_dump() for e in before + after] == [e.model_dump() for e in whole]
+    outputs = before + after
+    assert [e.model_dump_json() for o in outputs for e in o.evidence] + [
+        e.model_dump_json() for o in outputs for e in o.incidents
+    ] == whole
+    assert any(o.incidents for o in before)  # restored with incidents open
     assert second.records_seen == N_LIVE
 
 
@@ -150,18 +209,20 @@ def test_restore_rejects_a_foreign_or_newer_snapshot_saying_what_it_found(
         DetectorBank.restore(state, DetectorSettings())  # type: ignore[arg-type]
 
     assert str(raised.value) == (
-        f"cannot restore DetectorBank: expected kind 'DetectorBank' version 1, {found}"
+        f"cannot restore DetectorBank: expected kind 'DetectorBank' version 1 or 2, {found}"
     )
 
 
 def test_new_thresholds_apply_from_the_next_batch_and_keep_state(scenario: tuple) -> None:
     profile, (numeric, categorical) = scenario
-    bank = DetectorBank(DetectorSettings(), profile)
+    bank = DetectorBank(DetectorSettings(numeric=WINDOWED_ON), profile)
     batches = list(split_batches(numeric, categorical, 5000))
     for b in batches[:4]:
         bank.process(b)
     seen_before = bank.values_seen
-    strict = DetectorSettings(numeric={"histogram": {"psi_threshold": 1e-9}})
+    strict = DetectorSettings(
+        numeric={**WINDOWED_ON, "histogram": {"enabled": True, "psi_threshold": 1e-9}}
+    )
     bank.update_settings(strict)
     assert bank.values_seen == seen_before
     events = bank.process(batches[4])
@@ -236,13 +297,49 @@ def test_a_feature_appearing_mid_stream_gives_the_same_events_whatever_the_split
     xs = rng.normal(size=n)
     runs = []
     for size in (1000, 4321, n):
-        bank = DetectorBank(DetectorSettings())
+        bank = DetectorBank(DetectorSettings(categorical=CATEGORICAL_NULL_RATE_ON))
         events = []
-        for start in range(0, n, size):
-            stop = min(start + size, n)
-            present = np.arange(start, stop) >= appears
-            categorical = {"promo": promo[start:stop]} if present.any() else {}
-            batch = FeatureBatch(
+        for batch in _promo_batches(xs, promo, appears, size):
+            events += [e.model_dump_json() for e in bank.process(batch)]
+        runs.append(events)
+    assert any('"null_rate"' in e for e in runs[0])
+    assert runs[0] == runs[1] == runs[2]
+
+
+def test_incidents_of_a_feature_appearing_mid_stream_do_not_depend_on_the_split() -> None:
+    rng = np.random.default_rng(23)
+    n, appears, jump = 40_000, 12_345, 32_345
+    promo = np.full(n, None, dtype=object)
+    promo[appears:] = rng.choice(np.array(["A", "B"], dtype=object), n - appears)
+    promo[jump::3] = None  # its null rate then jumps
+    xs = rng.normal(size=n)
+    # No feature.missing while promo has not arrived yet: only the pane evidence counts here.
+    settings = DetectorSettings(schema={"missing_grace": n})
+    runs = []
+    for size in (1000, 4321, n):
+        bank = DetectorBank(settings)
+        batches = _promo_batches(xs, promo, appears, size)
+        runs.append([e.model_dump() for b in batches for e in bank.run(b).incidents])
+    null_rate = [
+        e
+        for e in runs[0]
+        if e["type"] == "incident.opened" and e["findings"][0]["kind"] == "null_rate"
+    ]
+    assert null_rate and jump < null_rate[0]["records_seen"] < jump + 1000
+    assert runs[0] == runs[1] == runs[2]
+
+
+def _promo_batches(
+    xs: np.ndarray, promo: np.ndarray, appears: int, size: int
+) -> list[FeatureBatch]:
+    """Batches of ``size`` records where ``promo`` is absent before record ``appears``."""
+    n, batches = xs.size, []
+    for start in range(0, n, size):
+        stop = min(start + size, n)
+        present = np.arange(start, stop) >= appears
+        categorical = {"promo": promo[start:stop]} if present.any() else {}
+        batches.append(
+            FeatureBatch(
                 stop - start,
                 {"x": xs[start:stop]},
                 categorical,
@@ -250,10 +347,8 @@ def test_a_feature_appearing_mid_stream_gives_the_same_events_whatever_the_split
                 {"x": frozenset({"number"}), "promo": frozenset({"string", "null"})},
                 SourcePositions.sequential("features", stop - start, start),
             )
-            events += [e.model_dump_json() for e in bank.process(batch)]
-        runs.append(events)
-    assert any('"null_rate"' in e for e in runs[0])
-    assert runs[0] == runs[1] == runs[2]
+        )
+    return batches
 
 
 def test_type_change_events_from_decoded_payloads_do_not_depend_on_the_batch_size() -> None:
@@ -312,13 +407,22 @@ def test_nulls_of_a_decoded_categorical_feature_raise_its_null_rate() -> None:
         .encode()
         for i, (x, device) in enumerate(zip(rng.normal(size=n), devices, strict=True))
     ]
-    decoder = Decoder(kinds={"x": "numeric", "device": "categorical"})
-    bank = DetectorBank(DetectorSettings())
-    events = []
-    for start in range(0, n, 5000):
-        chunk = payloads[start : start + 5000]
-        result = decoder.decode(chunk, SourcePositions.sequential("t", len(chunk), start))
-        assert result.batch is not None
-        events += bank.process(result.batch)
-    null_events = [e for e in events if e.feature == "device" and e.detector == "null_rate"]
-    assert null_events and all(e.record.offset >= jump for e in null_events)
+    for settings in (DetectorSettings(categorical=CATEGORICAL_NULL_RATE_ON), DetectorSettings()):
+        decoder = Decoder(kinds={"x": "numeric", "device": "categorical"})
+        bank = DetectorBank(settings)
+        events, incidents = [], []
+        for start in range(0, n, 5000):
+            chunk = payloads[start : start + 5000]
+            result = decoder.decode(chunk, SourcePositions.sequential("t", len(chunk), start))
+            assert result.batch is not None
+            output = bank.run(result.batch)
+            events += output.evidence
+            incidents += output.incidents
+        null_events = [e for e in events if e.feature == "device" and e.detector == "null_rate"]
+        if settings.categorical.null_rate.enabled:
+            assert null_events and all(e.record.offset >= jump for e in null_events)
+        else:  # by default the pane evidence sees them: a null_rate incident opens
+            assert not null_events
+            (opened,) = [e for e in incidents if e.type is IncidentEventType.OPENED]
+            assert (opened.feature, opened.findings[0].kind) == ("device", FindingKind.NULL_RATE)
+            assert jump < opened.findings[0].onset_at <= opened.records_seen < jump + 1000

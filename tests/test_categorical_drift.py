@@ -21,7 +21,9 @@ from driftwarden.detectors.categorical_drift import (
     CategoricalReport,
     NovelCategoryReport,
 )
+from driftwarden.detectors.categorical_evidence import CategoricalEvidence
 from driftwarden.detectors.category_counts import count_window_segments
+from driftwarden.detectors.settings import IncidentSettings
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 Report = CategoricalReport | NovelCategoryReport
@@ -49,13 +51,19 @@ def reference_of(cats: npt.NDArray[np.object_], p: npt.NDArray[np.float64]) -> d
 
 
 def run_in_batches(
-    detector: CategoricalDrift, values: npt.NDArray[np.object_], cuts: list[int]
+    detector: CategoricalDrift,
+    values: npt.NDArray[np.object_],
+    cuts: list[int],
+    coder: CategoricalEvidence | None = None,
 ) -> list[Report]:
-    """Feed ``values`` split at ``cuts``; return reports with indices made global."""
+    """Feed ``values`` split at ``cuts`` (with each batch's codes from ``coder`` when given);
+    return reports with indices made global."""
     reports: list[Report] = []
     bounds = [0, *sorted(cuts), values.size]
     for start, stop in itertools.pairwise(bounds):
-        for report in detector.update_many(values[start:stop]):
+        batch = values[start:stop]
+        codes = coder.codes(batch) if coder is not None else None
+        for report in detector.update_many(batch, codes):
             if isinstance(report, NovelCategoryReport):
                 report = NovelCategoryReport(
                     value=report.value,
@@ -279,6 +287,51 @@ def test_window_segments_cover_the_batch_and_count_each_window_exactly(
             got.append(({}, None))
     assert position == array.size
     assert got == expected
+
+
+@pytest.mark.parametrize("listed", [6, 4], ids=["complete_reference", "top_4_of_6"])
+def test_reports_from_category_codes_equal_the_reports_from_values_for_any_split(
+    listed: int,
+) -> None:
+    """The monitor hands CategoricalDrift the codes the pane evidence made (the reference's
+    categories in sorted order): its reports and state must not change, novel values,
+    missing values, runs of them and batch cuts included."""
+    rng = np.random.default_rng(13)
+    cats = categories(6)
+    p = proportions(6, seed=13)
+    order = np.argsort(-p)
+    reference = {str(cats[i]): round(p[i] * 100_000) for i in order[:listed]}
+    other = 100_000 - sum(reference.values())
+    values = draw(rng, cats, p, 40_000)
+    values[rng.random(values.size) < 0.02] = "late_arrival"  # crosses novel_min_share
+    one_offs = np.flatnonzero(rng.random(values.size) < 0.002)
+    values[one_offs] = [f"typo_{i}" for i in range(one_offs.size)]
+    values[20_000:20_400] = "burst"  # novel, in one run across a cut below
+    values[rng.random(values.size) < 0.1] = None
+    for start in rng.integers(0, values.size - 3000, 6):
+        values[start : start + rng.integers(50, 3000)] = None  # long runs of missing values
+    coder = CategoricalEvidence(IncidentSettings(), reference, other)
+    splits = {
+        "whole": [],
+        "random": sorted(rng.integers(0, values.size, 25).tolist()),
+        "every_997": list(range(997, values.size, 997)),
+        "single_records_around_the_burst": list(range(19_990, 20_010)),
+    }
+
+    def detector() -> CategoricalDrift:
+        return CategoricalDrift(
+            reference, other, ref_complete=listed == 6, window=1000, novel_min_share=0.005
+        )
+
+    assert coder.keys == detector().reference_keys
+    expected = run_in_batches(plain := detector(), values, [])
+    assert novel_reports(expected) and any(r.drift for r in window_reports(expected))
+    assert {r.value for r in novel_reports(expected)} >= {"late_arrival", "burst"}
+    for name, cuts in splits.items():
+        coded = detector()
+        assert run_in_batches(coded, values, cuts, coder) == expected, name
+        assert coded.snapshot() == plain.snapshot(), name
+        assert coded.n_missing == plain.n_missing == int(np.sum(values == None))  # noqa: E711
 
 
 def test_many_novel_values_entering_at_once_point_to_their_own_occurrences() -> None:

@@ -1,4 +1,5 @@
-"""The console script: --version and --help, and how ``run`` fails before it serves."""
+"""The console script: --version and --help, how ``run`` fails before it serves, and what
+``replay`` writes to stdout (incidents; detector-level events only when asked)."""
 
 from __future__ import annotations
 
@@ -127,3 +128,47 @@ def test_run_refuses_a_misspelt_secret_setting_without_showing_its_value(tmp_pat
         "(did you mean 'sasl.password'?)\n"
     )
     assert secret not in result.stdout + result.stderr
+
+
+def _types(stdout: str) -> list[str]:
+    return [json.loads(line)["type"] for line in stdout.splitlines()]
+
+
+def test_replay_writes_incidents_and_detector_level_events_only_when_asked(
+    tmp_path: Path,
+) -> None:
+    train = tmp_path / "train.csv"
+    train.write_text("x,c\n" + "".join(f"{10 + i % 7},{'ab'[i % 2]}\n" for i in range(2000)))
+    profile = tmp_path / "profile.json"
+    assert _run("profile", "build", str(train), "-o", str(profile)).returncode == 0
+    prod = tmp_path / "prod.jsonl"
+    records = [{"x": 10 + i % 7, "c": "ab"[i % 2]} for i in range(600)]
+    for record in records[200:]:
+        record["coupon"] = "X"  # a field training never had, from line 201 on
+    prod.write_text("".join(json.dumps(record) + "\n" for record in records))
+    replay = ("replay", "--profile", str(profile), str(prod))
+
+    default = _run(*replay)
+    assert default.returncode == 0, default.stderr
+    assert _types(default.stdout) == ["driftwarden.incident.opened.v1"]
+    (incident,) = [json.loads(line) for line in default.stdout.splitlines()]
+    assert incident["subject"] == "coupon"
+    assert incident["data"]["findings"][0]["kind"] == "novel_field"
+    assert incident["data"]["record"]["offset"] == 201
+
+    both = ["driftwarden.incident.opened.v1", "driftwarden.feature.novel.v1"]
+    flagged = _run(*replay, "--detector-events")
+    assert flagged.returncode == 0 and _types(flagged.stdout) == both
+    assert flagged.stdout.splitlines()[0] == default.stdout.splitlines()[0]
+    config = tmp_path / "replay.yaml"
+    config.write_text("alerts:\n  detector_events: true\n")
+    configured = _run(*replay, "--config", str(config))
+    assert configured.returncode == 0 and configured.stdout == flagged.stdout
+
+    config.write_text("alerts:\n  detector_event: true\n")
+    misspelt = _run(*replay, "--config", str(config))
+    assert misspelt.returncode == 2 and misspelt.stdout == ""
+    assert misspelt.stderr == (
+        f"driftwarden: error: {config}: alerts.detector_event: unknown key "
+        "(did you mean 'detector_events'?)\n"
+    )

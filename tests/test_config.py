@@ -178,6 +178,38 @@ def test_feature_override_is_validated_against_its_detector(tmp_path: Path) -> N
     assert len(lines) == 4
 
 
+def test_defaults_leave_the_tumbling_windows_off_and_judge_incidents(tmp_path: Path) -> None:
+    detectors = load_config(_write(tmp_path, MINIMAL), env={}).detectors
+    assert not detectors.numeric.histogram.enabled
+    assert not detectors.numeric.null_rate.enabled
+    assert not detectors.categorical.null_rate.enabled
+    assert detectors.incidents.mean_shift_floor == 0.25
+    assert detectors.incidents.psi_floor == 0.1
+
+
+def test_incident_settings_load_and_a_misspelt_one_names_its_path(tmp_path: Path) -> None:
+    text = MINIMAL + "detectors:\n  incidents: {psi_floor: 0.2, resolve_panes: 5}\n"
+    detectors = load_config(_write(tmp_path, text), env={}).detectors
+    assert (detectors.incidents.psi_floor, detectors.incidents.resolve_panes) == (0.2, 5)
+    lines = _errors(_write(tmp_path, MINIMAL + "detectors: {incidents: {psi_flor: 0.2}}\n"))
+    assert [line.split(": ", 1)[1] for line in lines] == [
+        "detectors.incidents.psi_flor: unknown key (did you mean 'psi_floor'?)"
+    ]
+
+
+def test_feature_override_of_incident_settings_loads_and_is_validated(tmp_path: Path) -> None:
+    text = MINIMAL + "detectors:\n  features:\n    price: {incidents: {mean_shift_floor: 2.0}}\n"
+    detectors = load_config(_write(tmp_path, text), env={}).detectors
+    assert detectors.incident_settings("price").mean_shift_floor == 2.0
+    assert detectors.incident_settings("age").mean_shift_floor == 0.25
+    bad = MINIMAL + "detectors:\n  features:\n    price: {incidents: {mean_shift_flor: 2}}\n"
+    lines = [line.split(": ", 1)[1] for line in _errors(_write(tmp_path, bad))]
+    assert lines == [
+        "detectors.features.price.incidents.mean_shift_flor: unknown key "
+        "(did you mean 'mean_shift_floor'?)"
+    ]
+
+
 def test_client_settings_owned_by_typed_keys_are_refused(tmp_path: Path) -> None:
     (line,) = _errors(_write(tmp_path, MINIMAL + "  client: {group.id: other}\n"))
     assert line.endswith("kafka.client: 'group.id' cannot be set here: set kafka.group_id instead")

@@ -12,6 +12,7 @@ import pytest
 from confluent_kafka.admin import AdminClient
 
 from driftwarden.detectors.feature_batch import SourcePositions
+from driftwarden.detectors.settings import IncidentSettings
 from driftwarden.stream.commands import demo as demo_command
 from driftwarden.stream.decoding.decoder import Decoder
 from driftwarden.stream.demo import runner as demo_runner
@@ -30,7 +31,37 @@ PITFALLS = {
 }
 
 
-def _event(kind: str, feature: str, offset: int) -> dict[str, Any]:
+# The finding kinds that catch each pitfall (the DLQ catches the malformed burst).
+CATCHES = {
+    "mean shift": {"mean_shift", "distribution_shift"},
+    "variance change": {"mean_shift", "distribution_shift"},
+    "gradual drift": {"mean_shift", "distribution_shift"},
+    "novel category": {"novel_category"},
+    "novel field": {"novel_field"},
+    "field disappears": {"missing_field"},
+    "out-of-range values": {"out_of_range"},
+}
+# Pitfalls that start at once, so that an incident's onset estimate should be next to them.
+SHARP = {"mean shift", "variance change", "novel category", "novel field", "field disappears"}
+PANE_RECORDS = IncidentSettings().pane_records
+
+
+def _incident(
+    kind: str, feature: str, offset: int, status: str = "active", type: str = "opened"
+) -> dict[str, Any]:
+    """An incident event on ``feature`` at ``offset`` with one finding of ``kind``."""
+    return {
+        "type": f"driftwarden.incident.{type}.v1",
+        "subject": feature,
+        "data": {
+            "feature": feature,
+            "record": {"offset": offset},
+            "findings": [{"kind": kind, "detector": "d", "status": status}],
+        },
+    }
+
+
+def _detector_event(kind: str, feature: str, offset: int) -> dict[str, Any]:
     return {
         "type": f"driftwarden.{kind}.v1",
         "subject": feature,
@@ -40,7 +71,7 @@ def _event(kind: str, feature: str, offset: int) -> dict[str, Any]:
 
 def _perfect_events(scenario: Any) -> list[dict[str, Any]]:
     return [
-        _event(sorted(p.catches)[0], p.features[0], p.start + 10)
+        _incident(sorted(p.catches)[0], p.features[0], p.start + 10)
         for p in scenario.pitfalls
         if not p.malformed
     ]
@@ -54,6 +85,7 @@ def scenario() -> Any:
 def test_scenario_injects_each_pitfall_at_its_record(scenario: Any) -> None:
     at = {p.name: p.start for p in scenario.pitfalls}
     assert set(at) == PITFALLS
+    assert {p.name: set(p.catches) for p in scenario.pitfalls if not p.malformed} == CATCHES
     assert len(scenario.payloads) == MIN_RECORDS
 
     def features(i: int) -> dict[str, Any]:
@@ -92,6 +124,35 @@ def test_score_passes_when_every_pitfall_is_caught_and_nothing_else_fires(scenar
     assert result.ok
     assert all(c.caught for c in result.catches)
     assert [c.delay for c in result.catches if not c.pitfall.malformed] == [10] * 7
+    assert {c.pitfall.name: c.event_type for c in result.catches if not c.pitfall.malformed} == {
+        name: sorted(kinds)[0] for name, kinds in CATCHES.items()
+    }
+
+
+def test_score_catches_only_by_an_active_finding_of_the_right_kind_in_an_incident(
+    scenario: Any,
+) -> None:
+    income = next(p for p in scenario.pitfalls if p.name == "mean shift")
+    others = [e for e in _perfect_events(scenario) if e["subject"] != "income"]
+    near = income.start + 50
+    for wrong in (
+        _detector_event("drift.detected", "income", near),  # detector-level: evidence only
+        _incident("null_rate", "income", near),  # an incident of another kind
+        _incident("mean_shift", "income", near, status="cleared"),  # no longer active
+    ):
+        result = score(scenario, [*others, wrong], dlq_records=scenario.malformed)
+        (catch,) = [c for c in result.catches if c.pitfall is income]
+        assert not catch.caught and catch.related == 1, wrong
+        assert result.false_alarms == [] and not result.ok
+    joined = _incident("mean_shift", "income", near + 100, type="updated")
+    result = score(
+        scenario,
+        [*others, _incident("null_rate", "income", near), joined],
+        dlq_records=scenario.malformed,
+    )
+    (catch,) = [c for c in result.catches if c.pitfall is income]
+    assert (catch.event_type, catch.offset, catch.related) == ("mean_shift", near + 100, 1)
+    assert result.ok
 
 
 def test_score_reports_a_missed_pitfall(scenario: Any) -> None:
@@ -106,8 +167,8 @@ def test_score_counts_events_on_untouched_features_or_before_injection_as_false_
     scenario: Any,
 ) -> None:
     income_start = scenario.pitfalls[0].start
-    early = _event("drift.detected", "income", income_start - 1)
-    untouched = _event("drift.detected", "state", income_start + 500)
+    early = _incident("mean_shift", "income", income_start - 1)
+    untouched = _incident("distribution_shift", "state", income_start + 500)
     events = [*_perfect_events(scenario), early, untouched]
     result = score(scenario, events, dlq_records=scenario.malformed)
     assert result.false_alarms == [early, untouched]
@@ -166,7 +227,30 @@ def test_demo_on_the_mock_cluster_catches_every_pitfall_without_false_alarms(
     assert summary["dlq"]["records"] == 60
     assert summary["consumed"] == DemoOptions().records
     assert all(a["specversion"] == "1.0" for a in alerts)
+    # The alerts topic carries incidents only (no alerts.detector_events in the demo).
+    assert all(a["type"].startswith("driftwarden.incident.") for a in alerts)
     assert len(alerts) >= len(PITFALLS) - 1
+    for caught in summary["pitfalls"]:
+        if caught["malformed"]:
+            continue
+        assert caught["event_type"] in CATCHES[caught["pitfall"]], caught
+        assert caught["record"] >= caught["start"]
+        # The event that caught it is on the alerts topic, with that finding active.
+        event = next(
+            a
+            for a in alerts
+            if a["subject"] == caught["feature"]
+            and a["data"]["record"]["offset"] == caught["record"]
+            and any(f["kind"] == caught["event_type"] for f in a["data"]["findings"])
+        )
+        finding = next(f for f in event["data"]["findings"] if f["kind"] == caught["event_type"])
+        assert finding["status"] == "active" and finding["detector"] == caught["detector"]
+        # Records count from 1, offsets from 0, and none is rejected before the burst.
+        onset = finding["onset_at"] - 1
+        if finding["onset_record"] is not None:
+            assert finding["onset_record"]["offset"] == onset
+        if caught["pitfall"] in SHARP:
+            assert abs(onset - caught["start"]) <= PANE_RECORDS, caught
     assert status == 0
 
 
@@ -188,5 +272,9 @@ def test_demo_against_the_real_broker_catches_every_pitfall(
     assert "PASS: every pitfall caught, no false alarm." in out, out + captured.err
     rows = [line for line in out.splitlines() if line.startswith("│ ")]
     assert {row.split("│")[2].strip() for row in rows if "✔" in row} == PITFALLS
+    caught_by = {row.split("│")[2].strip(): row.split("│")[5].strip() for row in rows}
+    for pitfall, kinds in CATCHES.items():  # by finding kinds of incidents
+        assert caught_by[pitfall] in kinds, (pitfall, caught_by[pitfall])
+    assert caught_by["malformed burst"] == "DLQ: 60/60 records"
     assert "False alarms: none" in out
     assert status == 0

@@ -9,10 +9,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import structlog
 from prometheus_client.parser import text_string_to_metric_families
 
+from driftwarden.detectors.bank import DetectorBank
+from driftwarden.detectors.feature_batch import FeatureBatch, SourcePositions
+from driftwarden.detectors.settings import DetectorSettings
 from driftwarden.stream.config import load_config
 from driftwarden.stream.ops.health_server import HealthServer, Probes, is_ready
 from driftwarden.stream.ops.logs import configure_logging
@@ -170,6 +174,19 @@ def test_counters_move_with_each_observation(metrics: ServiceMetrics) -> None:
     assert value("driftwarden_batch_seconds_bucket", le="10.0") == 3
 
 
+def test_incident_events_start_at_zero_and_count_under_their_short_type(
+    metrics: ServiceMetrics,
+) -> None:
+    for kind in ("incident.opened", "incident.updated", "incident.resolved"):
+        assert metrics.value("driftwarden_events_total", type=kind) == 0  # rate() from the start
+    metrics.observe_event("incident.opened")
+    metrics.observe_event("driftwarden.incident.opened.v1")
+    metrics.observe_event("driftwarden.incident.updated.v1", n=3)
+    assert metrics.value("driftwarden_events_total", type="incident.opened") == 2
+    assert metrics.value("driftwarden_events_total", type="incident.updated") == 3
+    assert metrics.value("driftwarden_events_total", type="drift.detected") == 0
+
+
 def test_known_label_values_are_exported_at_zero_before_anything_happens(
     metrics: ServiceMetrics,
 ) -> None:
@@ -290,6 +307,60 @@ def test_statistics_of_several_banks_merge_with_the_last_value_winning() -> None
         ]
     )
     assert merged == {"age": {"psi": 0.3, "null_rate": 0.0}, "country": {"js": 0.2}}
+
+
+def test_mean_shift_sigma_is_exported_with_its_sign() -> None:
+    metrics = ServiceMetrics()
+    metrics.update_feature_statistics({"age": {"mean_shift_sigma": -0.8, "psi": 0.12}})
+    value = metrics.value
+    assert value("driftwarden_feature_statistic", feature="age", statistic="mean_shift_sigma") == (
+        -0.8
+    )
+    assert ("age", "mean_shift_sigma") in _feature_series(metrics)
+
+
+def _batch(rng: np.random.Generator, latency_mean: float, first: int) -> FeatureBatch:
+    n = 10_000
+    plans = np.array(["free", "pro", "team"], dtype=object)
+    return FeatureBatch(
+        n,
+        {"latency": rng.normal(latency_mean, 5.0, n)},
+        {"plan": rng.choice(plans, n)},
+        {"latency": np.ones(n, dtype=bool), "plan": np.ones(n, dtype=bool)},
+        {"latency": frozenset({"number"}), "plan": frozenset({"string"})},
+        SourcePositions.sequential("requests", n, first),
+    )
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        DetectorSettings(),
+        DetectorSettings(
+            numeric={"histogram": {"enabled": True}, "null_rate": {"enabled": True}},
+            categorical={"null_rate": {"enabled": True}},
+        ),
+    ],
+    ids=["defaults", "tumbling-detectors-on"],
+)
+def test_every_statistic_a_bank_reports_is_exported_and_follows_a_mean_shift(
+    settings: DetectorSettings,
+) -> None:
+    rng = np.random.default_rng(11)
+    bank, metrics = DetectorBank(settings), ServiceMetrics()
+    shift: list[float] = []
+    for i, mean in enumerate([100, 100, 100, 104, 104, 104]):  # +0.8σ from the fourth batch
+        bank.run(_batch(rng, mean, i * 10_000))
+        statistics = bank.statistics()
+        assert set(statistics["latency"]) | set(statistics["plan"]) <= set(FEATURE_STATISTICS)
+        metrics.update_feature_statistics(statistics)
+        value = metrics.value(
+            "driftwarden_feature_statistic", feature="latency", statistic="mean_shift_sigma"
+        )
+        assert value == statistics["latency"]["mean_shift_sigma"]
+        shift.append(value)
+    assert max(map(abs, shift[:3])) < 0.1
+    assert all(0.6 < sigma < 1.0 for sigma in shift[3:])
 
 
 # -- the HTTP endpoint ---------------------------------------------------------------------

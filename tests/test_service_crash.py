@@ -110,3 +110,21 @@ def test_sigkill_restarts_lose_nothing_count_nothing_twice_and_repeat_the_same_a
     shown = [next(iter(crashed.get(i) or expected[i])) for i in differing]
     assert set(crashed) == set(expected), shown
     assert {p for ps in crashed.values() for p in ps} == {p for ps in expected.values() for p in ps}
+    # (d) those alerts are incidents, opened on the changed features, whose ids (and every
+    # update and resolution) are the same after the kills as without them
+    incidents = _incidents(crashed)
+    assert incidents == _incidents(expected)
+    opened = {feature for feature, _, kind in incidents if kind == "incident.opened"}
+    assert {"f_shift", "f_range", "country", "promo_code", "device"} <= opened, incidents
+
+
+def _incidents(by_id: dict[str, set[bytes]]) -> set[tuple[str, str, str]]:
+    """(feature, incident id, short type) of every incident event."""
+    out = set()
+    for payloads in by_id.values():
+        for payload in payloads:
+            event = msgspec.json.decode(payload)
+            short = event["type"].removeprefix("driftwarden.").removesuffix(".v1")
+            if short.startswith("incident."):
+                out.add((event["subject"], event["data"]["incident_id"], short))
+    return out

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import yaml
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
@@ -34,6 +35,17 @@ def _events(messages: list) -> set[tuple[str, str]]:
     return {(ce["subject"], ce["type"]) for ce in alert_payloads(messages)}
 
 
+def _findings(messages: list) -> set[tuple[str, str]]:
+    """(feature, finding kind) of every active finding of the incident events read."""
+    return {
+        (ce["subject"], finding["kind"])
+        for ce in alert_payloads(messages)
+        if ce["type"].startswith("driftwarden.incident.")
+        for finding in ce["data"]["findings"]
+        if finding["status"] == "active"
+    }
+
+
 def test_every_pitfall_reaches_the_alerts_topic_on_the_right_feature(
     kafka_bootstrap: str, kafka_topics: Callable[..., str], tmp_path: Path
 ) -> None:
@@ -45,25 +57,46 @@ def test_every_pitfall_reaches_the_alerts_topic_on_the_right_feature(
     produce_json(kafka_bootstrap, topics.input, live_records(40_000, change_at=20_000))
     service = ServiceProcess(config, tmp_path / "service.log")
     expected = {
-        ("f_shift", "driftwarden.drift.detected.v1"),
-        ("f_range", "driftwarden.support.out_of_range.v1"),
-        ("country", "driftwarden.category.novel.v1"),
-        ("promo_code", "driftwarden.feature.novel.v1"),
-        ("device", "driftwarden.feature.missing.v1"),
+        ("f_shift", "mean_shift"),
+        ("f_range", "out_of_range"),
+        ("country", "novel_category"),
+        ("promo_code", "novel_field"),
+        ("device", "missing_field"),
     }
     try:
         messages = read_until(
-            kafka_bootstrap, topics.alerts, lambda m: expected <= _events(m), timeout=90
+            kafka_bootstrap, topics.alerts, lambda m: expected <= _findings(m), timeout=90
         )
     finally:
         assert service.stop() == 0, service.tail()
-    events = _events(messages)
-    assert expected <= events, sorted(events)
-    assert {feature for feature, _ in events} <= set(CHANGED)
-    assert not any(feature in UNCHANGED for feature, _ in events)
+    findings = _findings(messages)
+    assert expected <= findings, sorted(findings)
+    # Incidents only by default (detector-level events are their evidence), one per feature.
+    assert {kind for _, kind in _events(messages)} <= {
+        "driftwarden.incident.opened.v1",
+        "driftwarden.incident.updated.v1",
+        "driftwarden.incident.resolved.v1",
+    }
+    assert {feature for feature, _ in findings} <= set(CHANGED)
+    assert not any(feature in UNCHANGED for feature, _ in findings)
+    opened: dict[str, list[str]] = {}
     for ce in alert_payloads(messages):
         assert ce["specversion"] == "1.0"
         assert ce["data"]["record"]["offset"] >= 20_000
+        assert all(f["onset_at"] >= 20_000 for f in ce["data"]["findings"])
+        if ce["type"] == "driftwarden.incident.opened.v1":
+            opened.setdefault(ce["subject"], []).append(ce["data"]["incident_id"])
+    assert all(len(ids) == 1 for ids in opened.values()), opened
+    (shift,) = [
+        ce
+        for ce in alert_payloads(messages)
+        if ce["subject"] == "f_shift" and ce["type"] == "driftwarden.incident.opened.v1"
+    ]
+    # What changed, in plain units: +1σ from record 20,000 (the truth), found soon after.
+    (mean_shift,) = [f for f in shift["data"]["findings"] if f["kind"] == "mean_shift"]
+    assert 0.7 <= mean_shift["effect"]["mean_shift_sigma"] <= 1.3
+    assert abs(mean_shift["onset_at"] - 20_001) <= 500
+    assert shift["data"]["summary"]["reference"]["mean"] == pytest.approx(100.0, abs=0.5)
     keys = {m.key().decode() for m in messages}
     assert keys == {ce["subject"] for ce in alert_payloads(messages)}
     # Structured mode of the CloudEvents Kafka binding: without this header SDKs read the
@@ -145,15 +178,8 @@ def test_sighup_reload_applies_a_new_threshold_and_keeps_state(
     lenient = {
         **FEATURES,
         "detectors": {
-            "numeric": {
-                "adwin": {"enabled": False},
-                "page_hinkley": {"enabled": False},
-                "histogram": {
-                    "psi_threshold": 100.0,
-                    "js_threshold": 1.0,
-                    "p_value_threshold": 0.0,
-                },
-            },
+            "numeric": {"adwin": {"enabled": False}, "page_hinkley": {"enabled": False}},
+            "incidents": {"z_threshold": 1000.0, "p_value_threshold": 1e-300},
         },
     }
     config_path = write_config(
@@ -170,32 +196,34 @@ def test_sighup_reload_applies_a_new_threshold_and_keeps_state(
             60,
         )
         alerts = read_all(kafka_bootstrap, topics.alerts)
-        assert ("f_shift", "driftwarden.drift.detected.v1") not in _events(alerts)
+        assert ("f_shift", "mean_shift") not in _findings(alerts)
 
         config = yaml.safe_load(config_path.read_text())
-        config["detectors"]["numeric"]["histogram"]["psi_threshold"] = 0.2
+        config["detectors"]["incidents"]["z_threshold"] = 6.0
         config_path.write_text(yaml.safe_dump(config))
         lines_before = len(service.log_events())
         service.signal(signal.SIGHUP)
         reload = service.wait_for_log("config_reloaded", after=lines_before)
-        assert any("psi_threshold" in str(change) for change in reload["changes"])
+        assert any("z_threshold" in str(change) for change in reload["changes"])
 
         produce_json(kafka_bootstrap, topics.input, records[20_000:])
         alerts = read_until(
             kafka_bootstrap,
             topics.alerts,
-            lambda m: ("f_shift", "driftwarden.drift.detected.v1") in _events(m),
+            lambda m: ("f_shift", "mean_shift") in _findings(m),
             60,
         )
     finally:
         assert service.stop() == 0, service.tail()
     detected = [
-        ce
+        finding
         for ce in alert_payloads(alerts)
-        if ce["subject"] == "f_shift" and ce["type"] == "driftwarden.drift.detected.v1"
+        if ce["subject"] == "f_shift"
+        for finding in ce["data"]["findings"]
+        if finding["kind"] == "mean_shift"
     ]
-    assert detected and detected[0]["data"]["threshold"] == 0.2
-    assert detected[0]["data"]["record"]["offset"] >= 20_000
+    assert detected and detected[0]["threshold"] == 6.0
+    assert detected[0]["detected_record"]["offset"] >= 20_000
     # State was kept: the bank counts every record once across the reload.
     (state,) = latest_snapshots(kafka_bootstrap, topics.state).values()
     assert state["bank"]["records_seen"] == 60_000
@@ -305,3 +333,38 @@ def test_a_record_too_large_for_the_dlq_topic_is_kept_cut_with_its_reason_and_ne
     assert 1_048_576 <= len(dead.value()) < len(huge)
     (state,) = latest_snapshots(kafka_bootstrap, topics.state).values()
     assert (state["bank"]["records_seen"], state["dlq_records"]) == (2000, 1)
+
+
+def test_detector_events_switch_publishes_them_beside_the_incidents(
+    kafka_bootstrap: str, kafka_topics: Callable[..., str], tmp_path: Path
+) -> None:
+    topics = make_topics(kafka_topics)
+    profile = training_profile(tmp_path / "profile.json")
+    config = write_config(
+        tmp_path / "config.yaml",
+        kafka_bootstrap,
+        topics,
+        profile=profile,
+        extra={**FEATURES, "alerts": {"detector_events": True}},
+    )
+    produce_json(kafka_bootstrap, topics.input, live_records(30_000, change_at=15_000))
+    service = ServiceProcess(config, tmp_path / "service.log")
+    wanted = {
+        ("f_shift", "driftwarden.incident.opened.v1"),
+        ("f_shift", "driftwarden.drift.detected.v1"),
+        ("country", "driftwarden.category.novel.v1"),
+    }
+    try:
+        messages = read_until(
+            kafka_bootstrap, topics.alerts, lambda m: wanted <= _events(m), timeout=90
+        )
+    finally:
+        assert service.stop() == 0, service.tail()
+    assert wanted <= _events(messages)
+    # The detector-level events are also each incident's evidence.
+    (opened,) = [
+        ce
+        for ce in alert_payloads(messages)
+        if ce["subject"] == "country" and ce["type"] == "driftwarden.incident.opened.v1"
+    ]
+    assert any(e["type"] == "category.novel" for e in opened["data"]["evidence"])
