@@ -223,7 +223,7 @@ class CategoricalEvidence:
     ) -> PaneVerdicts:
         if self._arguments is None:
             self._arguments = self._judge_arguments()
-        arguments = (history.cumulative, history.first_new, history.first_number, *self._arguments)
+        arguments = (history.rows, history.first_new, history.first_number, *self._arguments)
         judge = cast("Callable[..., Judged]", judge_categorical)
         fire, span_index, strength, clean = judge(*arguments, watching)
         if not watching and fire.any():

@@ -249,7 +249,6 @@ class NumericEvidence:
             self._arguments = self._judge_arguments()
         arguments = (
             history.rows,
-            history.cumulative,
             history.first_new,
             history.first_number,
             *self._arguments,

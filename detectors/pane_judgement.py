@@ -76,6 +76,17 @@ def _vif(rho: float, n: float) -> float:
 
 
 @numba.njit(cache=True)
+def _prefix_sums(rows: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """``out[i]`` = the sum of ``rows[:i]``: exact for the count columns (integers in float64),
+    and used only for them; a float column's window is summed from its rows."""
+    out = np.zeros((rows.shape[0] + 1, rows.shape[1]), dtype=np.float64)
+    for i in range(rows.shape[0]):
+        for c in range(rows.shape[1]):
+            out[i + 1, c] = out[i, c] + rows[i, c]
+    return out
+
+
+@numba.njit(cache=True)
 def _column_sum(rows: npt.NDArray[np.float64], start: int, end: int, column: int) -> float:
     """``rows[start:end, column]`` summed in order: a float column's window sum must not
     depend on where the history began (prefix sums would), so that a restart gives the same
@@ -202,7 +213,6 @@ def _note(
 @numba.njit(cache=True)
 def judge_numeric(
     rows: npt.NDArray[np.float64],
-    cumulative: npt.NDArray[np.float64],
     first_new: int,
     first_number: int,
     capacity: int,
@@ -231,7 +241,7 @@ def judge_numeric(
 ]:
     """Verdicts of the new panes of a numeric history: ``(fire, span index, strength, clean)``
     with one row per new pane and one column per kind of ``NUMERIC_KINDS``. ``rows`` are the
-    history's pane rows, ``cumulative`` their prefix sums (exact for the count columns).
+    history's pane rows.
 
     ``reference_rates``: out-of-range, sparse and null shares of the reference; ``floors``:
     mean shift, PSI excess, out-of-range, sparse, null rate. Without ``with_clean`` the
@@ -242,7 +252,8 @@ def judge_numeric(
     distribution only in windows of ``min_distribution`` values worth ``min_effective``
     independent ones: the chi-square's tail is only as good as its effective counts.
     """
-    n_panes = cumulative.shape[0] - 1
+    cumulative = _prefix_sums(rows)
+    n_panes = rows.shape[0]
     n_new = n_panes - first_new
     n_kinds = 5
     fire = np.zeros((n_new, n_kinds), dtype=np.bool_)
@@ -378,7 +389,7 @@ def judge_numeric(
 
 @numba.njit(cache=True)
 def judge_categorical(
-    cumulative: npt.NDArray[np.float64],
+    rows: npt.NDArray[np.float64],
     first_new: int,
     first_number: int,
     capacity: int,
@@ -406,7 +417,8 @@ def judge_categorical(
     """As ``judge_numeric`` for a categorical history, kinds ``CATEGORICAL_KINDS``; ``floors``:
     PSI excess, null rate, novel share. A third ``clean`` column says whether the share of
     values outside the reference, beyond ``ref_outside``, is under the resolve threshold."""
-    n_panes = cumulative.shape[0] - 1
+    cumulative = _prefix_sums(rows)
+    n_panes = rows.shape[0]
     n_new = n_panes - first_new
     fire = np.zeros((n_new, 2), dtype=np.bool_)
     scale = np.zeros((n_new, 2), dtype=np.int64)

@@ -3,8 +3,8 @@
 A ``PaneRing`` keeps the most recent ``capacity`` pane rows (sums, see ``pane_kernels``) with
 where each pane starts: its record number in the bank's stream and its source position. Its
 ``extend`` takes the rows a batch closed and returns a ``PaneHistory``: the kept panes
-followed by the new ones, with cumulative sums, so that the sums over any run of
-consecutive panes cost one subtraction.
+followed by the new ones (the judges take prefix sums of their count columns, exact in
+float64, so that the sums over any run of consecutive panes cost one subtraction).
 
 Memory bound: ``capacity`` rows of ``columns`` floats, and ``capacity`` start records and
 positions; a history adds the batch's own rows, freed with it.
@@ -32,7 +32,7 @@ _Ints = npt.NDArray[np.int64]
 class PaneHistory:
     """Kept panes ``[0, first_new)`` then the batch's new panes, oldest first.
 
-    ``cumulative[i]`` is the sum of rows ``[0, i)``; ``starts[i]`` the bank record number of
+    ``starts[i]`` is the bank record number of
     pane ``i``'s first record; ``capacity`` how many panes the longest window spans;
     ``first_number`` the number of the first new pane counted from the feature's first.
 
@@ -44,7 +44,6 @@ class PaneHistory:
     """
 
     rows: _Floats
-    cumulative: _Floats
     starts: _Ints
     first_new: int
     first_number: int
@@ -131,11 +130,8 @@ class PaneRing:
         indices = offset + local[:closed]
         indices[0] = self.open_index
         history_rows = np.concatenate((self.rows, rows)) if len(self) else rows
-        cumulative = np.zeros((history_rows.shape[0] + 1, self.columns), dtype=np.float64)
-        np.cumsum(history_rows, axis=0, out=cumulative[1:])
         history = PaneHistory(
             rows=history_rows,
-            cumulative=cumulative,
             starts=np.concatenate((self.starts, starts)),
             first_new=len(self),
             first_number=self.panes,
@@ -159,11 +155,8 @@ class PaneRing:
 
     def history(self) -> PaneHistory:
         """The kept panes alone, none new."""
-        cumulative = np.zeros((len(self) + 1, self.columns), dtype=np.float64)
-        np.cumsum(self.rows, axis=0, out=cumulative[1:])
         return PaneHistory(
             self.rows,
-            cumulative,
             self.starts,
             len(self),
             self.panes,
