@@ -56,6 +56,7 @@ fmt: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/detector_core.py --quick
 	$(PY) bench/decode.py --quick
+	$(PY) bench/alert_quality.py --quick
 	$(PY) bench/e2e.py --records 200000 --river-records 20000
 
 kafka-start:

@@ -14,30 +14,35 @@ novel field or a type change, which are facts rather than states, ``resolve_pane
 ``pane_records`` records after the last report of it.
 
 Memory bound: per feature at most one open incident holding at most one finding per kind
-(nine kinds), and the last ``EVIDENCE_KEPT`` detector-level events.
+(nine kinds), and the last ``EVIDENCE_KEPT`` detector-level events. The event models are in
+``incident_events`` (and importable from here).
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from enum import StrEnum
-from typing import Any, Final, Literal
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any, Final
 
 from driftwarden.detectors.events import Position, Severity
 from driftwarden.detectors.findings import FindingDetail, FindingKind
+from driftwarden.detectors.incident_events import (
+    IncidentEvent,
+    IncidentEventType,
+    IncidentFinding,
+    incident_id,
+)
 from driftwarden.detectors.settings import IncidentSettings
 
 __all__ = [
     "EVIDENCE_KEPT",
     "FeatureIncidents",
+    "FindingKind",
     "IncidentEvent",
     "IncidentEventType",
     "IncidentFinding",
+    "Observation",
     "incident_id",
 ]
 
@@ -51,85 +56,6 @@ _ALWAYS_CRITICAL: Final[frozenset[FindingKind]] = frozenset(
 # Point findings whose every report adds to the finding (the novel values seen).
 _MERGED_KINDS: Final[frozenset[FindingKind]] = frozenset({FindingKind.NOVEL_CATEGORY})
 _RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
-
-
-class IncidentEventType(StrEnum):
-    """The incident events; the CloudEvents ``type`` is ``driftwarden.<value>.v1``.
-
-    >>> IncidentEventType.OPENED.cloudevent_type
-    'driftwarden.incident.opened.v1'
-    """
-
-    OPENED = "incident.opened"
-    UPDATED = "incident.updated"
-    RESOLVED = "incident.resolved"
-
-    @property
-    def cloudevent_type(self) -> str:
-        """The versioned CloudEvents ``type``."""
-        return f"driftwarden.{self.value}.v1"
-
-
-class IncidentFinding(BaseModel):
-    """One finding of an incident: what changed, by how much, where it was detected and where
-    it most likely began (``onset_at``, a record number of the bank's stream, 1-based, with
-    its source position when known)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    kind: FindingKind
-    detector: str
-    statistic: str
-    value: float | None
-    threshold: float | None
-    effect: dict[str, float] = Field(description="size of the change in plain units")
-    severity: Severity
-    status: Literal["active", "cleared"]
-    detected_at: int = Field(ge=1)
-    detected_record: Position
-    onset_at: int = Field(ge=1)
-    onset_record: Position | None
-    cleared_at: int | None = None
-    detail: dict[str, Any] = Field(default_factory=dict)
-
-
-class IncidentEvent(BaseModel):
-    """An incident's state when it opened, changed or resolved.
-
-    ``record`` is the source position of the record that triggered the event and
-    ``records_seen`` its number in the bank's stream; ``index`` its batch position (not
-    serialised, so a published event validates with it left at 0). ``summary`` compares
-    the live window with the reference; ``evidence`` lists the feature's latest
-    detector-level events.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    type: IncidentEventType
-    incident_id: str
-    feature: str
-    severity: Severity
-    status: Literal["open", "resolved"]
-    reason: str
-    opened_at: int = Field(ge=1)
-    index: int = Field(default=0, ge=0, exclude=True)
-    record: Position
-    records_seen: int = Field(ge=1)
-    findings: list[IncidentFinding]
-    summary: dict[str, Any] = Field(default_factory=dict)
-    evidence: list[dict[str, Any]] = Field(default_factory=list)
-
-
-def incident_id(feature: str, record: Position, records_seen: int) -> str:
-    """A hash of the feature and the record that opened the incident.
-
-    >>> incident_id("age", Position(source="features", partition=3, offset=1200), 1201)
-    'f7ea5531f70185e068a870d6e7afc63a'
-    """
-    material = "\x1f".join(
-        (feature, record.source, str(record.partition), str(record.offset), str(records_seen))
-    )
-    return hashlib.sha256(material.encode()).hexdigest()[:32]
 
 
 @dataclass(slots=True)

@@ -42,6 +42,17 @@ from driftwarden.detectors.pane_kernels import (
     SUM_Z,
     SUM_Z2,
 )
+from driftwarden.detectors.window_kernels import (
+    column_sum,
+    distribution_counts,
+    indicator_rho,
+    inflation,
+    lag1,
+    note_firing,
+    prefix_sums,
+    psi_of,
+    rate_passes,
+)
 
 __all__ = ["CATEGORICAL_KINDS", "NUMERIC_KINDS", "Judged", "judge_categorical", "judge_numeric"]
 
@@ -58,156 +69,9 @@ NUMERIC_KINDS = (
     FindingKind.NULL_RATE,
 )
 CATEGORICAL_KINDS = (FindingKind.DISTRIBUTION_SHIFT, FindingKind.NULL_RATE)
-_MAX_RHO = 0.999
 # The dependence is measured over the longest window ending at every fifth pane (counted from
 # the feature's first) and used for the four panes after it: it moves slowly.
 _RHO_EVERY = 5
-_PSI_EPS = 1e-4
-
-
-@numba.njit(cache=True)
-def _vif(rho: float, n: float) -> float:
-    r = min(max(rho, 0.0), _MAX_RHO)
-    if r < 0.05:
-        return 1.0 + 2.0 * r  # within 2 r / n of the exact value, without a power
-    size = max(n, 1.0)
-    value = (1.0 + r) / (1.0 - r) - 2.0 * r * (1.0 - r**size) / (size * (1.0 - r) ** 2)
-    return max(value, 1.0)
-
-
-@numba.njit(cache=True)
-def _prefix_sums(rows: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """``out[i]`` = the sum of ``rows[:i]``: exact for the count columns (integers in float64),
-    and used only for them; a float column's window is summed from its rows."""
-    out = np.zeros((rows.shape[0] + 1, rows.shape[1]), dtype=np.float64)
-    for i in range(rows.shape[0]):
-        for c in range(rows.shape[1]):
-            out[i + 1, c] = out[i, c] + rows[i, c]
-    return out
-
-
-@numba.njit(cache=True)
-def _column_sum(rows: npt.NDArray[np.float64], start: int, end: int, column: int) -> float:
-    """``rows[start:end, column]`` summed in order: a float column's window sum must not
-    depend on where the history began (prefix sums would), so that a restart gives the same
-    bits."""
-    total = 0.0
-    for i in range(start, end):
-        total += rows[i, column]
-    return total
-
-
-@numba.njit(cache=True)
-def _lag1(n: float, total: float, total_sq: float, pairs: float, cross: float) -> float:
-    if n <= 1.0 or pairs <= 0.0:
-        return 0.0
-    mean = total / n
-    variance = total_sq / n - mean * mean
-    if not variance > 1e-12 * max(mean * mean, 1.0):
-        return 0.0
-    rho = (cross / pairs - mean * mean) / variance
-    return min(max(rho, -1.0), 1.0) if math.isfinite(rho) else 0.0
-
-
-@numba.njit(cache=True)
-def _indicator_rho(records: float, hits: float, both: float) -> float:
-    """Lag-1 autocorrelation of an indicator from its count and consecutive pairs."""
-    n = max(records, 1.0)
-    p = hits / n
-    if not (0.0 < p < 1.0):
-        return 0.0
-    rho = (both / n - p * p) / (p * (1.0 - p))
-    return min(max(rho, -1.0), 1.0) if math.isfinite(rho) else 0.0
-
-
-@numba.njit(cache=True)
-def _rate_z(count: float, n: float, ref: float, vif: float) -> tuple[float, float]:
-    """(change of the share, binomial z), the reference floored at half a record."""
-    size = max(n, 1.0)
-    floor = 0.5 / size
-    v = min(max(ref, floor), 1.0 - floor)
-    change = count / size - ref
-    return change, change / math.sqrt(v * (1.0 - v) * vif / size)
-
-
-@numba.njit(cache=True)
-def _psi(live: npt.NDArray[np.float64], n: float, ref_share: npt.NDArray[np.float64]) -> float:
-    size = max(n, 1.0)
-    psi = 0.0
-    for g in range(live.size):
-        q = max(live[g] / size, _PSI_EPS)
-        p = max(ref_share[g], _PSI_EPS)
-        psi += (q - p) * math.log(q / p)
-    return psi
-
-
-@numba.njit(cache=True)
-def _distribution(
-    cumulative: npt.NDArray[np.float64],
-    end: int,
-    start: int,
-    offset: int,
-    bins: npt.NDArray[np.intp],
-    group: npt.NDArray[np.intp],
-    n_groups: int,
-    ref_share: npt.NDArray[np.float64],
-    inverse_share: npt.NDArray[np.float64],
-    worth: float,
-    live: npt.NDArray[np.float64],
-) -> tuple[float, float]:
-    """(values, chi-square) of the window's counts (full columns ``offset + bins[i]``, summed
-    into ``group[i]``, left in ``live``) against the reference, as
-    ``window_tests.distribution_test`` computes it."""
-    live[:] = 0.0
-    for i in range(bins.size):
-        column = offset + bins[i]
-        live[group[i]] += cumulative[end, column] - cumulative[start, column]
-    n = 0.0
-    for g in range(n_groups):
-        n += live[g]
-    fit = 0.0
-    for g in range(n_groups):
-        deviation = live[g] - n * ref_share[g]
-        fit += deviation * deviation * inverse_share[g]
-    size = max(n, 1.0)
-    return n, fit / size * (worth / (worth + size))
-
-
-@numba.njit(cache=True)
-def _rate_passes(
-    count: float, n: float, ref: float, vif: float, z_threshold: float, margin: float, floor: float
-) -> bool:
-    """A share's evidence against the reference (binomial z of the change, the reference
-    floored at half a record) and its change beyond ``floor`` by ``margin`` standard errors
-    of the live share (so that a share a little under the floor does not cross it by
-    chance in a short window)."""
-    size = max(n, 1.0)
-    change, z = _rate_z(count, n, ref, vif)
-    rate = count / size
-    live = min(max(rate, 1.0 / size), 1.0 - 1.0 / size)
-    error = math.sqrt(live * (1.0 - live) * vif / size)
-    return abs(z) >= z_threshold and abs(change) - margin * error >= floor
-
-
-@numba.njit(cache=True)
-def _note(
-    out_fire: npt.NDArray[np.bool_],
-    out_scale: npt.NDArray[np.int64],
-    out_strength: npt.NDArray[np.float64],
-    j: int,
-    k: int,
-    s: int,
-    passes: bool,
-    effect: float,
-    floor: float,
-) -> None:
-    if not (passes and effect >= floor):
-        return
-    strength = effect / floor if floor > 0.0 else math.inf
-    if not out_fire[j, k] or strength > out_strength[j, k]:
-        out_scale[j, k] = s
-        out_strength[j, k] = strength
-    out_fire[j, k] = True
 
 
 @numba.njit(cache=True)
@@ -252,7 +116,7 @@ def judge_numeric(
     distribution only in windows of ``min_distribution`` values worth ``min_effective``
     independent ones: the chi-square's tail is only as good as its effective counts.
     """
-    cumulative = _prefix_sums(rows)
+    cumulative = prefix_sums(rows)
     n_panes = rows.shape[0]
     n_new = n_panes - first_new
     n_kinds = 5
@@ -278,14 +142,14 @@ def judge_numeric(
             low = max(anchor - capacity, 0)
             n = cumulative[anchor, FINITE] - cumulative[low, FINITE]
             rho = max(
-                _lag1(
+                lag1(
                     n,
-                    _column_sum(rows, low, anchor, SUM_Z),
-                    _column_sum(rows, low, anchor, SUM_Z2),
+                    column_sum(rows, low, anchor, SUM_Z),
+                    column_sum(rows, low, anchor, SUM_Z2),
                     cumulative[anchor, PAIRS] - cumulative[low, PAIRS],
-                    _column_sum(rows, low, anchor, CROSS_Z),
+                    column_sum(rows, low, anchor, CROSS_Z),
                 ),
-                _lag1(
+                lag1(
                     n,
                     cumulative[anchor, SUM_B] - cumulative[low, SUM_B],
                     cumulative[anchor, SUM_B2] - cumulative[low, SUM_B2],
@@ -293,7 +157,7 @@ def judge_numeric(
                     cumulative[anchor, CROSS_B] - cumulative[low, CROSS_B],
                 ),
             )
-            rho_missing = _indicator_rho(
+            rho_missing = indicator_rho(
                 cumulative[anchor, RECORDS] - cumulative[low, RECORDS],
                 cumulative[anchor, MISSING] - cumulative[low, MISSING],
                 cumulative[anchor, MISS_PAIRS] - cumulative[low, MISS_PAIRS],
@@ -308,20 +172,20 @@ def judge_numeric(
             start = max(end - spans[s], 0)
             n = cumulative[end, FINITE] - cumulative[start, FINITE]
             records = cumulative[end, RECORDS] - cumulative[start, RECORDS]
-            vif = _vif(rho, n)
+            vif = inflation(rho, n)
             # mean shift
-            d = _column_sum(rows, start, end, SUM_Z) / n if n > 0.0 else 0.0
+            d = column_sum(rows, start, end, SUM_Z) / n if n > 0.0 else 0.0
             if last:
                 clean[j, 0] = abs(d) <= resolve_fraction * floors[0]
             if due and n >= pane / 2 and abs(d) >= floors[0]:
-                variance = _column_sum(rows, start, end, SUM_Z2) / n - d * d
+                variance = column_sum(rows, start, end, SUM_Z2) / n - d * d
                 error = math.sqrt(max(variance, 1.0) * vif / n)
                 passes = abs(d) >= z_threshold * error and abs(d) - margin * error >= floors[0]
-                _note(fire, scale, strength, j, 0, s, passes, abs(d), floors[0])
+                note_firing(fire, scale, strength, j, 0, s, passes, abs(d), floors[0])
             # distribution: its PSI only where the chi-square passes or cleanliness is asked
             tested = due and n >= min_distribution and n / vif >= min_effective
             if tested or (last and with_clean):
-                counted, chi2 = _distribution(
+                counted, chi2 = distribution_counts(
                     cumulative,
                     end,
                     start,
@@ -336,11 +200,11 @@ def judge_numeric(
                 )
                 passes = tested and chi2 / vif > chi2_critical
                 if passes or (last and with_clean):
-                    psi = _psi(live, counted, ref_share)
+                    psi = psi_of(live, counted, ref_share)
                     excess = psi - dof * (vif / max(counted, 1.0) + 1.0 / worth)
                     spread = math.sqrt(2.0 * dof) * vif / max(counted, 1.0)
                     passes = passes and excess - margin * spread >= floors[1]
-                    _note(fire, scale, strength, j, 1, s, passes, excess, floors[1])
+                    note_firing(fire, scale, strength, j, 1, s, passes, excess, floors[1])
                     if last:
                         clean[j, 1] = excess <= resolve_fraction * floors[1]
             if records < min_rates and not last:
@@ -355,8 +219,8 @@ def judge_numeric(
             if last:
                 clean[j, 2] = change <= resolve_fraction * floors[2]
             if rated and change >= floors[2]:
-                passes = _rate_passes(outside, n, ref_out, vif, z_threshold, margin, floors[2])
-                _note(fire, scale, strength, j, 2, s, passes, change, floors[2])
+                passes = rate_passes(outside, n, ref_out, vif, z_threshold, margin, floors[2])
+                note_firing(fire, scale, strength, j, 2, s, passes, change, floors[2])
             sparse = 0.0
             for b in sparse_bins:
                 sparse += (
@@ -366,24 +230,24 @@ def judge_numeric(
             if last:
                 clean[j, 3] = change <= resolve_fraction * floors[3]
             if rated and change >= floors[3]:
-                passes = _rate_passes(sparse, n, ref_sparse, vif, z_threshold, margin, floors[3])
-                _note(fire, scale, strength, j, 3, s, passes, change, floors[3])
+                passes = rate_passes(sparse, n, ref_sparse, vif, z_threshold, margin, floors[3])
+                note_firing(fire, scale, strength, j, 3, s, passes, change, floors[3])
             # null rate
             missing = cumulative[end, MISSING] - cumulative[start, MISSING]
             change = abs(missing / max(records, 1.0) - ref_null)
             if last:
                 clean[j, 4] = change <= resolve_fraction * floors[4]
             if due and records >= min_rates and change >= floors[4]:
-                passes = _rate_passes(
+                passes = rate_passes(
                     missing,
                     records,
                     ref_null,
-                    _vif(rho_missing, records),
+                    inflation(rho_missing, records),
                     z_threshold,
                     margin,
                     floors[4],
                 )
-                _note(fire, scale, strength, j, 4, s, passes, change, floors[4])
+                note_firing(fire, scale, strength, j, 4, s, passes, change, floors[4])
     return fire, scale, strength, clean
 
 
@@ -417,7 +281,7 @@ def judge_categorical(
     """As ``judge_numeric`` for a categorical history, kinds ``CATEGORICAL_KINDS``; ``floors``:
     PSI excess, null rate, novel share. A third ``clean`` column says whether the share of
     values outside the reference, beyond ``ref_outside``, is under the resolve threshold."""
-    cumulative = _prefix_sums(rows)
+    cumulative = prefix_sums(rows)
     n_panes = rows.shape[0]
     n_new = n_panes - first_new
     fire = np.zeros((n_new, 2), dtype=np.bool_)
@@ -454,7 +318,7 @@ def judge_categorical(
             if pairs > 0.0 and collision < 1.0:
                 same = (cumulative[anchor, C_SAME] - cumulative[low, C_SAME]) / pairs
                 rho = min(max((same - collision) / (1.0 - collision), -1.0), 1.0)
-            rho_missing = _indicator_rho(
+            rho_missing = indicator_rho(
                 cumulative[anchor, C_RECORDS] - cumulative[low, C_RECORDS],
                 cumulative[anchor, C_MISSING] - cumulative[low, C_MISSING],
                 cumulative[anchor, C_MISS_PAIRS] - cumulative[low, C_MISS_PAIRS],
@@ -467,10 +331,10 @@ def judge_categorical(
             start = max(end - spans[s], 0)
             n = cumulative[end, C_VALUES] - cumulative[start, C_VALUES]
             records = cumulative[end, C_RECORDS] - cumulative[start, C_RECORDS]
-            vif = _vif(rho, n)
+            vif = inflation(rho, n)
             tested = due and n >= min_distribution and n / vif >= min_effective
             if tested or (last and with_clean):
-                counted, chi2 = _distribution(
+                counted, chi2 = distribution_counts(
                     cumulative,
                     end,
                     start,
@@ -485,11 +349,11 @@ def judge_categorical(
                 )
                 passes = tested and chi2 / vif > chi2_critical
                 if passes or (last and with_clean):
-                    psi = _psi(live, counted, ref_share)
+                    psi = psi_of(live, counted, ref_share)
                     excess = psi - dof * (vif / max(counted, 1.0) + 1.0 / worth)
                     spread = math.sqrt(2.0 * dof) * vif / max(counted, 1.0)
                     passes = passes and excess - margin * spread >= floors[0]
-                    _note(fire, scale, strength, j, 0, s, passes, excess, floors[0])
+                    note_firing(fire, scale, strength, j, 0, s, passes, excess, floors[0])
                     if last:
                         clean[j, 0] = excess <= resolve_fraction * floors[0]
             if records < min_rates and not last:
@@ -499,14 +363,14 @@ def judge_categorical(
             if last:
                 clean[j, 1] = change <= resolve_fraction * floors[1]
             if due and records >= min_rates and change >= floors[1]:
-                passes = _rate_passes(
+                passes = rate_passes(
                     missing,
                     records,
                     ref_null,
-                    _vif(rho_missing, records),
+                    inflation(rho_missing, records),
                     z_threshold,
                     margin,
                     floors[1],
                 )
-                _note(fire, scale, strength, j, 1, s, passes, change, floors[1])
+                note_firing(fire, scale, strength, j, 1, s, passes, change, floors[1])
     return fire, scale, strength, clean

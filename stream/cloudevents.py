@@ -15,7 +15,7 @@ import msgspec
 
 from driftwarden.detectors.bank import BankOutput
 from driftwarden.detectors.events import DriftEvent, EventType
-from driftwarden.detectors.incidents import IncidentEvent
+from driftwarden.detectors.incident_events import IncidentEvent
 
 __all__ = [
     "CONTENT_TYPE",
@@ -116,7 +116,7 @@ def incident_to_cloudevent(
     the triggering record's timestamp.
 
     >>> from driftwarden.detectors.events import Position, Severity
-    >>> from driftwarden.detectors.incidents import IncidentEventType
+    >>> from driftwarden.detectors.incident_events import IncidentEventType
     >>> where = Position(source="features", partition=0, offset=41)
     >>> e = IncidentEvent(type=IncidentEventType.OPENED, incident_id="a1", feature="age",
     ...                   severity=Severity.WARNING, status="open", reason="opened by mean_shift",

@@ -23,7 +23,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message
 
 from driftwarden.detectors.events import EventType
-from driftwarden.detectors.incidents import IncidentEventType
+from driftwarden.detectors.incident_events import IncidentEventType
 from driftwarden.stream.cloudevents import MalformedEvent, format_event, parse_event, type_matches
 from driftwarden.stream.commands.config_cmd import add_overrides
 from driftwarden.stream.config import ConfigError, ServiceConfig, load_config

@@ -18,7 +18,7 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from driftwarden.detectors.events import EventType
-from driftwarden.detectors.incidents import IncidentEventType
+from driftwarden.detectors.incident_events import IncidentEventType
 from driftwarden.stream.cloudevents import short_type
 from driftwarden.stream.decoding.decoder import REASONS
 
