@@ -25,16 +25,12 @@ pane_records`` values.
 
 from __future__ import annotations
 
-import math
 from collections import Counter
-from collections.abc import Callable
-from functools import partial
 from itertools import repeat
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import chdtri
 
 from driftwarden.detectors.dependence import sameness_autocorrelation, variance_inflation
 from driftwarden.detectors.feature_batch import SourcePositions
@@ -44,10 +40,8 @@ from driftwarden.detectors.findings import (
     KindVerdicts,
     PaneVerdicts,
     best_split,
-    scales,
-    strides,
 )
-from driftwarden.detectors.pane_judgement import CATEGORICAL_KINDS, Judged, judge_categorical
+from driftwarden.detectors.pane_judgement import CATEGORICAL_KINDS, judge_categorical
 from driftwarden.detectors.pane_kernels import (
     C_MISS_PAIRS,
     C_MISSING,
@@ -58,7 +52,8 @@ from driftwarden.detectors.pane_kernels import (
     CATEGORICAL_COLUMNS,
     fill_categorical_panes,
 )
-from driftwarden.detectors.pane_ring import PaneHistory, PaneRing
+from driftwarden.detectors.pane_ring import PaneHistory
+from driftwarden.detectors.pane_stream import PaneStream
 from driftwarden.detectors.settings import IncidentSettings
 from driftwarden.detectors.window_tests import (
     distribution_splits,
@@ -109,12 +104,7 @@ class CategoricalEvidence:
         null_rate: float | None = None,
     ) -> None:
         self.settings = settings
-        self.pane = settings.pane_records
-        self.capacity = settings.window_panes
-        self._spans = np.array(scales(self.capacity), dtype=np.int64)
-        self._strides = np.array(strides(scales(self.capacity)), dtype=np.int64)
-        self._critical = (math.nan, math.nan)
-        self._arguments: tuple[Any, ...] | None = None
+        self.panes = PaneStream(settings, CATEGORICAL_COLUMNS, carry=2)
         self.keys: list[str] = []
         self.ref_counts = np.zeros(0)
         self.null_rate = 0.0
@@ -124,10 +114,6 @@ class CategoricalEvidence:
         self._learn_records = 0
         self._learn_missing = 0
         self._fixed_null_rate = null_rate
-        self._n_open = 0
-        self._ring = PaneRing(CATEGORICAL_COLUMNS, self.capacity, self.pane)
-        self._row = np.zeros(0)
-        self._carry = np.zeros(2)
         if reference:
             self._adopt(reference, other_count, null_rate or 0.0)
         else:
@@ -147,9 +133,7 @@ class CategoricalEvidence:
         self._codes = {key: code for code, key in enumerate(self.keys)}
         self._codes[None] = -1
         self._learning = None
-        self._ring = PaneRing(CATEGORICAL_COLUMNS + len(self.keys) + 1, self.capacity, self.pane)
-        self._row = np.zeros(CATEGORICAL_COLUMNS + len(self.keys) + 1)
-        self._carry = np.zeros(2)
+        self.panes.resize(CATEGORICAL_COLUMNS + len(self.keys) + 1)
         self._ref_other = other_count / float(self.ref_counts.sum())
         informative = self.ref_counts > 0
         self._informative = np.flatnonzero(informative).astype(np.intp)
@@ -157,7 +141,7 @@ class CategoricalEvidence:
     def _learn(self, values: npt.NDArray[np.object_]) -> int:
         """Count values until the reference is complete; return where it stopped."""
         assert self._learning is not None
-        needed = self.pane * self.capacity - self._learn_values
+        needed = self.panes.pane * self.panes.capacity - self._learn_values
         present = np.flatnonzero(values != None)  # noqa: E711 (elementwise on an array)
         taken = present[:needed]
         self._learning.update(map(str, values[taken].tolist()))
@@ -177,10 +161,7 @@ class CategoricalEvidence:
 
     def apply(self, settings: IncidentSettings) -> None:
         """New thresholds and floors from the next pane on (pane size and window are kept)."""
-        self.settings = settings.model_copy(
-            update={"pane_records": self.pane, "window_panes": self.capacity}
-        )
-        self._arguments = None
+        self.settings = self.panes.apply(settings)
 
     def codes(self, values: npt.NDArray[np.object_]) -> npt.NDArray[np.int32] | None:
         """Each value's index in ``keys`` (``len(keys)`` outside them, -1 when missing), or
@@ -206,37 +187,41 @@ class CategoricalEvidence:
         start = 0 if self._learning is None else self._learn(values)
         if self._learning is not None or start >= values.size:
             return None
-        n_before = self._n_open
         if codes is None or start:
             codes = self.codes(values[start:])
-        assert codes is not None
-        n_open, rows = fill_categorical_panes(codes, self.pane, n_before, self._row, self._carry)
-        self._n_open = n_open
-        history = self._ring.extend(rows, n_before, start, base, positions, offset)
-        if history is None:
+        coded = codes
+        assert coded is not None
+        pane = self.panes.pane
+
+        def fill(
+            n_before: int, row: npt.NDArray[np.float64], carry: npt.NDArray[np.float64]
+        ) -> tuple[int, npt.NDArray[np.float64]]:
+            return fill_categorical_panes(coded, pane, n_before, row, carry)
+
+        closed = self.panes.close(fill, start, base, positions, offset)
+        if closed is None:
             return None
-        ends = start + np.arange(1, rows.shape[0] + 1) * self.pane - n_before - 1
-        return self._verdicts(history, ends.astype(np.intp), watching)
+        history, ends = closed
+        return self._verdicts(history, ends, watching)
 
     def _verdicts(
         self, history: PaneHistory, ends: npt.NDArray[np.intp], watching: bool
     ) -> PaneVerdicts:
-        if self._arguments is None:
-            self._arguments = self._judge_arguments()
-        arguments = (history.rows, history.first_new, history.first_number, *self._arguments)
-        judge = cast("Callable[..., Judged]", judge_categorical)
-        fire, span_index, strength, clean = judge(*arguments, watching)
-        if not watching and fire.any():
-            fire, span_index, strength, clean = judge(*arguments, True)
-        kinds = {}
-        for k, kind in enumerate(CATEGORICAL_KINDS):
-            describe = partial(self._describe, kind, history, span_index[:, k], strength[:, k])
-            kinds[kind] = KindVerdicts(fire[:, k], strength[:, k], clean[:, k], describe)
+        verdicts, clean = self.panes.judge(
+            judge_categorical,
+            CATEGORICAL_KINDS,
+            history,
+            ends,
+            watching,
+            self._judge_arguments,
+            self._describe,
+            self._summary,
+        )
         never = np.zeros(ends.size, dtype=np.bool_)
-        kinds[FindingKind.NOVEL_CATEGORY] = KindVerdicts(
+        verdicts.kinds[FindingKind.NOVEL_CATEGORY] = KindVerdicts(
             never, np.zeros(ends.size), clean[:, 2], _no_detail
         )
-        return PaneVerdicts(ends, history, kinds, partial(self._summary, history), bool(fire.any()))
+        return verdicts
 
     def _judge_arguments(self) -> tuple[Any, ...]:
         """The arguments of ``judge_categorical`` after the history's, for these settings."""
@@ -244,9 +229,9 @@ class CategoricalEvidence:
         reference = self.ref_counts[self._informative]
         worth = float(self.ref_counts.sum())
         return (
-            self.capacity,
-            self._spans,
-            self._strides,
+            self.panes.capacity,
+            self.panes.spans,
+            self.panes.strides,
             self._informative,
             reference / reference.sum(),
             reference.sum() / reference,
@@ -255,21 +240,14 @@ class CategoricalEvidence:
             self._ref_other,
             np.array([s.psi_floor, s.null_rate_floor, s.novel_share_floor]),
             s.z_threshold,
-            self._chi2_critical(),
+            self.panes.chi2_critical(self._informative.size - 1),
             s.resolve_fraction,
             s.effect_margin,
             max(_MIN_VALUES, _MIN_PER_CATEGORY * self._informative.size),
             _MIN_EFFECTIVE_PER_CATEGORY * self._informative.size,
             _MIN_RATE_RECORDS,
-            min(self.capacity, _MIN_PANES),
+            min(self.panes.capacity, _MIN_PANES),
         )
-
-    def _chi2_critical(self) -> float:
-        threshold = self.settings.p_value_threshold
-        if self._critical[0] != threshold:
-            dof = max(self._informative.size - 1, 1)
-            self._critical = (threshold, float(chdtri(dof, threshold)))
-        return self._critical[1]
 
     def _describe(
         self,
@@ -282,8 +260,8 @@ class CategoricalEvidence:
         """The details of new pane ``j``'s strongest window for ``kind`` (numpy, once)."""
         s = self.settings
         g = history.first_new + j
-        longest = history.sums(np.array([g]), self.capacity)
-        window = history.sums(np.array([g]), self._spans[int(span_index[j])])
+        longest = history.sums(np.array([g]), self.panes.capacity)
+        window = history.sums(np.array([g]), self.panes.spans[int(span_index[j])])
         lo = history.oldest(g)
         cumulative = history.prefix(lo, g)
         records = window[:, C_RECORDS]
@@ -318,7 +296,7 @@ class CategoricalEvidence:
         return FindingDetail(*test, effect, best_split(split, lo + 1), float(strength[j]))
 
     def _summary(self, history: PaneHistory, h: int) -> dict[str, Any]:
-        window = history.sums(np.array([h]), self.capacity)[0]
+        window = history.sums(np.array([h]), self.panes.capacity)[0]
         counts = window[CATEGORICAL_COLUMNS:]
         n = max(float(window[C_VALUES]), 1.0)
         ref_total = float(self.ref_counts.sum())
@@ -352,16 +330,12 @@ class CategoricalEvidence:
 
     def latest_summary(self) -> dict[str, Any]:
         """The live-vs-reference summary of the latest kept pane's window (empty before one)."""
-        if not len(self._ring):
-            return {}
-        history = self._ring.history()
-        return self._summary(history, history.rows.shape[0] - 1)
+        return self.panes.latest(self._summary) if self._learning is None else {}
 
     def snapshot(self) -> dict[str, Any]:
         """JSON-serialisable state (settings excluded)."""
         return {
-            "pane": self.pane,
-            "capacity": self.capacity,
+            **self.panes.snapshot(),
             "reference": None
             if self._learning is not None
             else {
@@ -378,20 +352,12 @@ class CategoricalEvidence:
                 "missing": self._learn_missing,
                 "null_rate": self._fixed_null_rate,
             },
-            "ring": self._ring.snapshot(),
-            "open": {
-                "n": self._n_open,
-                "row": self._row.tolist(),
-                "carry": self._carry.tolist(),
-            },
         }
 
     @classmethod
     def restore(cls, state: dict[str, Any], settings: IncidentSettings) -> CategoricalEvidence:
         """Inverse of ``snapshot``; the pane size and window are the snapshot's."""
-        settings = settings.model_copy(
-            update={"pane_records": state["pane"], "window_panes": state["capacity"]}
-        )
+        settings = PaneStream.settings_of(state, settings)
         ref = state["reference"]
         if ref is None:
             learning = state["learning"]
@@ -408,11 +374,7 @@ class CategoricalEvidence:
                 int(counts[-1]),
                 ref["null_rate"],
             )
-        evidence._ring = PaneRing.restore(state["ring"])
-        pane = state["open"]
-        evidence._n_open = int(pane["n"])
-        evidence._row = np.array(pane["row"], dtype=np.float64)
-        evidence._carry = np.array(pane["carry"], dtype=np.float64)
+        evidence.panes.restore(state)
         return evidence
 
 

@@ -32,27 +32,21 @@ and while learning at most ``window_panes × pane_records`` buffered values.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from functools import partial
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import chdtri
 
 from driftwarden.detectors.dependence import lag1_autocorrelation, variance_inflation
 from driftwarden.detectors.feature_batch import SourcePositions
 from driftwarden.detectors.findings import (
     FindingDetail,
     FindingKind,
-    KindVerdicts,
     PaneVerdicts,
     best_split,
-    scales,
-    strides,
 )
 from driftwarden.detectors.histogram_reference import HistogramReference, exact_samples_worth
-from driftwarden.detectors.pane_judgement import NUMERIC_KINDS, Judged, judge_numeric
+from driftwarden.detectors.pane_judgement import NUMERIC_KINDS, judge_numeric
 from driftwarden.detectors.pane_kernels import (
     CROSS_B,
     CROSS_Z,
@@ -68,7 +62,8 @@ from driftwarden.detectors.pane_kernels import (
     SUM_Z2,
     fill_numeric_panes,
 )
-from driftwarden.detectors.pane_ring import PaneHistory, PaneRing
+from driftwarden.detectors.pane_ring import PaneHistory
+from driftwarden.detectors.pane_stream import PaneStream
 from driftwarden.detectors.settings import IncidentSettings
 from driftwarden.detectors.window_tests import (
     distribution_splits,
@@ -115,12 +110,7 @@ class NumericEvidence:
         clip: float = 5.0,
     ) -> None:
         self.settings = settings
-        self.pane = settings.pane_records
-        self.capacity = settings.window_panes
-        self._spans = np.array(scales(self.capacity), dtype=np.int64)
-        self._strides = np.array(strides(scales(self.capacity)), dtype=np.int64)
-        self._critical = (math.nan, math.nan)
-        self._arguments: tuple[Any, ...] | None = None
+        self.panes = PaneStream(settings, NUMERIC_COLUMNS, carry=3)
         self.clip = clip
         self.rank_error = rank_error
         self.reference: HistogramReference | None = None
@@ -130,14 +120,10 @@ class NumericEvidence:
         self._buffer = np.empty(0, dtype=np.float64)
         self._learn_records = 0
         self._learn_missing = 0
-        self._n_open = 0
-        self._ring = PaneRing(NUMERIC_COLUMNS, self.capacity, self.pane)
-        self._row = np.zeros(0)
-        self._carry = np.zeros(3)
         if reference is not None and mean is not None and std is not None:
             self._adopt(reference, mean, std, null_rate or 0.0)
         else:
-            self._buffer = np.empty(self.pane * self.capacity, dtype=np.float64)
+            self._buffer = np.empty(self.panes.pane * self.panes.capacity, dtype=np.float64)
             self._n_buffered = 0
             self._fixed_null_rate = null_rate
 
@@ -153,10 +139,7 @@ class NumericEvidence:
         self.mean = float(mean)
         self.std = float(std) if std and std > 0 and math.isfinite(std) else 1.0
         self.null_rate = float(null_rate)
-        bins = reference.counts.size
-        self._ring = PaneRing(NUMERIC_COLUMNS + bins, self.capacity, self.pane)
-        self._row = np.zeros(NUMERIC_COLUMNS + bins)
-        self._carry = np.zeros(3)
+        self.panes.resize(NUMERIC_COLUMNS + reference.counts.size)
         self._buffer = np.empty(0, dtype=np.float64)
         ref_drift = reference.drift_counts.astype(np.float64)
         total = float(ref_drift.sum())
@@ -200,10 +183,7 @@ class NumericEvidence:
 
     def apply(self, settings: IncidentSettings) -> None:
         """New thresholds and floors from the next pane on (pane size and window are kept)."""
-        self.settings = settings.model_copy(
-            update={"pane_records": self.pane, "window_panes": self.capacity}
-        )
-        self._arguments = None
+        self.settings = self.panes.apply(settings)
 
     def assess(
         self,
@@ -222,54 +202,48 @@ class NumericEvidence:
         if reference is None or start >= values.size:
             return None
         lookup = reference.lookup
-        n_before = self._n_open
-        n_open, rows = fill_numeric_panes(
-            np.ascontiguousarray(values[start:], dtype=np.float64),
-            lookup.search_edges,
-            (lookup.origin, lookup.scale, lookup.first_bins),
-            (self.mean, 1.0 / self.std, self.clip),
-            self.pane,
-            n_before,
-            self._row,
-            self._carry,
-        )
-        self._n_open = n_open
-        history = self._ring.extend(rows, n_before, start, base, positions, offset)
-        if history is None:
+        values = np.ascontiguousarray(values[start:], dtype=np.float64)
+        standard = (self.mean, 1.0 / self.std, self.clip)
+        edges = (lookup.origin, lookup.scale, lookup.first_bins)
+        pane = self.panes.pane
+
+        def fill(
+            n_before: int, row: _Floats, carry: _Floats
+        ) -> tuple[int, npt.NDArray[np.float64]]:
+            return fill_numeric_panes(
+                values, lookup.search_edges, edges, standard, pane, n_before, row, carry
+            )
+
+        closed = self.panes.close(fill, start, base, positions, offset)
+        if closed is None:
             return None
-        ends = start + np.arange(1, rows.shape[0] + 1) * self.pane - n_before - 1
-        return self._verdicts(history, ends.astype(np.intp), watching)
+        history, ends = closed
+        return self._verdicts(history, ends, watching)
 
     # -- judgement -------------------------------------------------------------------------
 
     def _verdicts(
         self, history: PaneHistory, ends: npt.NDArray[np.intp], watching: bool
     ) -> PaneVerdicts:
-        if self._arguments is None:
-            self._arguments = self._judge_arguments()
-        arguments = (
-            history.rows,
-            history.first_new,
-            history.first_number,
-            *self._arguments,
+        verdicts, _ = self.panes.judge(
+            judge_numeric,
+            NUMERIC_KINDS,
+            history,
+            ends,
+            watching,
+            self._judge_arguments,
+            self._describe,
+            self._summary,
         )
-        judge = cast("Callable[..., Judged]", judge_numeric)
-        fire, span_index, strength, clean = judge(*arguments, watching)
-        if not watching and fire.any():
-            fire, span_index, strength, clean = judge(*arguments, True)
-        kinds = {}
-        for k, kind in enumerate(NUMERIC_KINDS):
-            describe = partial(self._describe, kind, history, span_index[:, k], strength[:, k])
-            kinds[kind] = KindVerdicts(fire[:, k], strength[:, k], clean[:, k], describe)
-        return PaneVerdicts(ends, history, kinds, partial(self._summary, history), bool(fire.any()))
+        return verdicts
 
     def _judge_arguments(self) -> tuple[Any, ...]:
         """The arguments of ``judge_numeric`` after the history's, for these settings."""
         s = self.settings
         return (
-            self.capacity,
-            self._spans,
-            self._strides,
+            self.panes.capacity,
+            self.panes.spans,
+            self.panes.strides,
             self._drift_bins,
             self._drift_group,
             self._ref_share,
@@ -287,21 +261,15 @@ class NumericEvidence:
                 ]
             ),
             s.z_threshold,
-            self._chi2_critical(),
+            self.panes.chi2_critical(self._ref_drift.size - 1),
             s.resolve_fraction,
             s.effect_margin,
-            self.pane,
+            self.panes.pane,
             _MIN_PER_BIN * self._ref_drift.size,
             _MIN_EFFECTIVE_PER_BIN * self._ref_drift.size,
             _MIN_RATE_RECORDS,
-            min(self.capacity, _MIN_PANES),
+            min(self.panes.capacity, _MIN_PANES),
         )
-
-    def _chi2_critical(self) -> float:
-        threshold = self.settings.p_value_threshold
-        if self._critical[0] != threshold:
-            self._critical = (threshold, float(chdtri(self._ref_drift.size - 1, threshold)))
-        return self._critical[1]
 
     def _describe(
         self,
@@ -314,8 +282,8 @@ class NumericEvidence:
         """The details of new pane ``j``'s strongest window for ``kind`` (numpy, once)."""
         s = self.settings
         g = np.array([history.first_new + j])
-        longest = history.sums(g, self.capacity)
-        window = history.sums(g, self._spans[int(span_index[j])])
+        longest = history.sums(g, self.panes.capacity)
+        window = history.sums(g, self.panes.spans[int(span_index[j])])
         n, records = window[:, FINITE], window[:, RECORDS]
         rho = np.maximum(
             lag1_autocorrelation(*(longest[:, c] for c in (FINITE, SUM_Z, SUM_Z2, PAIRS, CROSS_Z))),
@@ -372,7 +340,7 @@ class NumericEvidence:
 
     def _summary(self, history: PaneHistory, h: int) -> dict[str, Any]:
         assert self.reference is not None
-        window = history.sums(np.array([h]), self.capacity)
+        window = history.sums(np.array([h]), self.panes.capacity)
         n = window[:, FINITE]
         d, variance, _ = mean_test(n, window[:, SUM_Z], window[:, SUM_Z2], np.ones(1))
         live = np.add.reduceat(window[:, NUMERIC_COLUMNS:], self.reference.drift_starts, axis=1)
@@ -404,17 +372,13 @@ class NumericEvidence:
 
     def latest_summary(self) -> dict[str, Any]:
         """The live-vs-reference summary of the latest kept pane's window (empty before one)."""
-        if not len(self._ring):
-            return {}
-        history = self._ring.history()
-        return self._summary(history, history.rows.shape[0] - 1)
+        return self.panes.latest(self._summary) if self.reference is not None else {}
 
     def snapshot(self) -> dict[str, Any]:
         """JSON-serialisable state (settings excluded)."""
         reference = self.reference
         return {
-            "pane": self.pane,
-            "capacity": self.capacity,
+            **self.panes.snapshot(),
             "reference": None
             if reference is None
             else {
@@ -436,20 +400,12 @@ class NumericEvidence:
                 "null_rate": self._fixed_null_rate,
             },
             "clip": self.clip,
-            "ring": self._ring.snapshot(),
-            "open": {
-                "n": self._n_open,
-                "row": self._row.tolist(),
-                "carry": self._carry.tolist(),
-            },
         }
 
     @classmethod
     def restore(cls, state: dict[str, Any], settings: IncidentSettings) -> NumericEvidence:
         """Inverse of ``snapshot``; the pane size and window are the snapshot's."""
-        settings = settings.model_copy(
-            update={"pane_records": state["pane"], "window_panes": state["capacity"]}
-        )
+        settings = PaneStream.settings_of(state, settings)
         ref = state["reference"]
         if ref is None:
             learning = state["learning"]
@@ -471,11 +427,7 @@ class NumericEvidence:
                 ref["rank_error"],
                 state["clip"],
             )
-        evidence._ring = PaneRing.restore(state["ring"])
-        pane = state["open"]
-        evidence._n_open = int(pane["n"])
-        evidence._row = np.array(pane["row"], dtype=np.float64)
-        evidence._carry = np.array(pane["carry"], dtype=np.float64)
+        evidence.panes.restore(state)
         return evidence
 
 
