@@ -87,18 +87,36 @@ def to_cloudevent(
     >>> ce["type"], ce["subject"], ce["time"], ce["data"]["record"]["offset"]
     ('driftwarden.drift.detected.v1', 'age', '2023-11-14T22:13:20.000Z', 7)
     """
+    return _envelope(
+        event_id(source, event),
+        source,
+        event.type.cloudevent_type,
+        event.feature,
+        timestamp_ms,
+        event.model_dump(mode="json"),
+    )
+
+
+def _envelope(
+    identifier: str,
+    source: str,
+    kind: str,
+    subject: str,
+    timestamp_ms: int | None,
+    data: dict[str, Any],
+) -> dict[str, Any]:
     envelope: dict[str, Any] = {
         "specversion": SPEC_VERSION,
-        "id": event_id(source, event),
+        "id": identifier,
         "source": source,
-        "type": event.type.cloudevent_type,
-        "subject": event.feature,
+        "type": kind,
+        "subject": subject,
         "datacontenttype": "application/json",
     }
     if timestamp_ms is not None and timestamp_ms > 0:
         moment = datetime.fromtimestamp(timestamp_ms / 1000, tz=UTC)
         envelope["time"] = moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    envelope["data"] = event.model_dump(mode="json")
+    envelope["data"] = data
     return envelope
 
 
@@ -134,19 +152,14 @@ def incident_to_cloudevent(
             event.reason,
         )
     )
-    envelope: dict[str, Any] = {
-        "specversion": SPEC_VERSION,
-        "id": hashlib.sha256(material.encode()).hexdigest()[:32],
-        "source": source,
-        "type": event.type.cloudevent_type,
-        "subject": event.feature,
-        "datacontenttype": "application/json",
-    }
-    if timestamp_ms is not None and timestamp_ms > 0:
-        moment = datetime.fromtimestamp(timestamp_ms / 1000, tz=UTC)
-        envelope["time"] = moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    envelope["data"] = event.model_dump(mode="json")
-    return envelope
+    return _envelope(
+        hashlib.sha256(material.encode()).hexdigest()[:32],
+        source,
+        event.type.cloudevent_type,
+        event.feature,
+        timestamp_ms,
+        event.model_dump(mode="json"),
+    )
 
 
 def encode_incident(event: IncidentEvent, source: str, timestamp_ms: int | None = None) -> bytes:
