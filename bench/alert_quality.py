@@ -30,16 +30,18 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.measured_process import load_average
-from bench.stream_shapes import (
-    BENIGN,
+from bench.planted_drifts import (
     PLANTED,
-    PRODUCTION,
-    BenignShape,
-    Columns,
     PlantedDrift,
     companion_features,
     planted,
     planted_psi,
+)
+from bench.stream_shapes import (
+    BENIGN,
+    PRODUCTION,
+    BenignShape,
+    Columns,
     production,
 )
 from driftwarden.detectors.bank import DetectorBank

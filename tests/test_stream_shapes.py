@@ -9,17 +9,15 @@ import pytest
 from scipy.special import ndtr
 from scipy.stats import poisson
 
+from bench.planted_drifts import PLANTED, planted, planted_psi
 from bench.stream_shapes import (
     BENIGN,
-    PLANTED,
     RotatingMix,
     ar1_latent,
     ar1_lognormal,
     ar1_normal,
     integer_valued,
     mean_wander,
-    planted,
-    planted_psi,
     production,
     rotating_categories,
     wander_offset,
