@@ -30,6 +30,7 @@ from confluent_kafka import (
 
 from driftwarden.detectors.bank import DetectorBank
 from driftwarden.detectors.profile import Profile
+from driftwarden.detectors.warm_up import compile_kernels
 from driftwarden.stream.config import ServiceConfig
 from driftwarden.stream.decoding.decoder import Decoder
 from driftwarden.stream.decoding.decoder_options import decoder_options
@@ -266,6 +267,9 @@ class DriftService:
             ensure_topics(self.config)
             self._dlq_record_limit = dlq_record_limit(self.config)
         self.identity = claim_identity(kafka.group_id, kafka.instance_id)
+        # Compiled before joining the group: a fresh install's first batch would otherwise
+        # stall for seconds while the group and the broker expect it to keep up.
+        log.info("kernels_ready", seconds=round(compile_kernels(), 2))
         health = self._start_health_server()  # first: a port in use leaves no client open
         try:
             self._serve(self.identity)
