@@ -218,6 +218,10 @@ class DriftService:
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._restore(partitions)
         consumer.assign(partitions)
+        # A partition paused while stalled and then lost (a broker outage past the session
+        # timeout) keeps librdkafka's pause flag when it is assigned again; its stall was
+        # forgotten with it, so nothing would ever resume it.
+        consumer.resume(partitions)
         self.assigned = True
         self.metrics.set_assigned(len(self.states))
 
