@@ -32,7 +32,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from driftwarden.detectors.dependence import sameness_autocorrelation, variance_inflation
+from driftwarden.detectors.dependence import (
+    indicator_autocorrelation,
+    sameness_autocorrelation,
+    variance_inflation,
+)
 from driftwarden.detectors.feature_batch import SourcePositions
 from driftwarden.detectors.findings import (
     FindingDetail,
@@ -266,10 +270,9 @@ class CategoricalEvidence:
         cumulative = history.prefix(lo, g)
         records = window[:, C_RECORDS]
         if kind == FindingKind.NULL_RATE:
-            p = longest[:, C_MISSING] / np.maximum(longest[:, C_RECORDS], 1.0)
-            both = longest[:, C_MISS_PAIRS] / np.maximum(longest[:, C_RECORDS], 1.0)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                rho = np.nan_to_num((both - p * p) / (p * (1.0 - p)))
+            rho = indicator_autocorrelation(
+                longest[:, C_RECORDS], longest[:, C_MISSING], longest[:, C_MISS_PAIRS]
+            )
             vif = variance_inflation(rho, records)
             rate, _, z = rate_test(window[:, C_MISSING], records, self.null_rate, vif)
             test = ("null_rate", "z", float(z[0]), s.z_threshold)

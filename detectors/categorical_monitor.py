@@ -110,19 +110,6 @@ class CategoricalMonitor:
             return CategoricalEvidence(settings, null_rate=null_rate)
         return CategoricalEvidence(settings, dict(summary.top), summary.other_count, null_rate)
 
-    def assess(
-        self,
-        values: npt.NDArray[np.object_],
-        base: int,
-        positions: SourcePositions,
-        offset: int,
-        watching: bool = True,
-    ) -> PaneVerdicts | None:
-        """The pane verdicts of the column ``process`` was given (see ``CategoricalEvidence``)."""
-        if self.evidence is None:
-            return None
-        return self.evidence.assess(values, base, positions, offset, watching)
-
     def apply_thresholds(self, settings: CategoricalDefaults) -> None:
         """Take new thresholds from ``settings``; detector state is kept."""
         if self.categorical is not None:

@@ -28,6 +28,7 @@ import numpy.typing as npt
 
 __all__ = [
     "MAX_RHO",
+    "indicator_autocorrelation",
     "lag1_autocorrelation",
     "sameness_autocorrelation",
     "variance_inflation",
@@ -91,3 +92,21 @@ def sameness_autocorrelation(
     with np.errstate(divide="ignore", invalid="ignore"):
         rho = (np.asarray(same_pairs, dtype=np.float64) / pairs - c) / (1.0 - c)
     return np.where((pairs > 0) & (c < 1.0) & np.isfinite(rho), np.clip(rho, -1.0, 1.0), 0.0)
+
+
+def indicator_autocorrelation(
+    records: npt.ArrayLike, hits: npt.ArrayLike, both: npt.ArrayLike
+) -> npt.NDArray[np.float64]:
+    """Lag-1 autocorrelation of an indicator (a missing record, say) from ``hits`` of it in
+    ``records`` and ``both`` consecutive pairs of hits: ``(P(both) - p²) / (p (1 - p))``, 0
+    when every record is or none is a hit.
+
+    >>> indicator_autocorrelation(1000, 100, 90).round(3).item()  # runs of ~10 misses
+    0.889
+    """
+    n = np.maximum(np.asarray(records, dtype=np.float64), 1.0)
+    p = np.asarray(hits, dtype=np.float64) / n
+    pairs = np.asarray(both, dtype=np.float64) / n
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rho = (pairs - p * p) / (p * (1.0 - p))
+    return np.where((p > 0) & (p < 1) & np.isfinite(rho), np.clip(rho, -1.0, 1.0), 0.0)

@@ -37,7 +37,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from driftwarden.detectors.dependence import lag1_autocorrelation, variance_inflation
+from driftwarden.detectors.dependence import (
+    indicator_autocorrelation,
+    lag1_autocorrelation,
+    variance_inflation,
+)
 from driftwarden.detectors.feature_batch import SourcePositions
 from driftwarden.detectors.findings import (
     FindingDetail,
@@ -303,7 +307,12 @@ class NumericEvidence:
             test = ("histogram", "p_value", float(p_value[0]), s.p_value_threshold)
             effect = {"psi": float(psi[0]), "psi_excess": float(excess[0])}
         elif kind == FindingKind.NULL_RATE:
-            vif = variance_inflation(_missing_autocorrelation(longest), records)
+            vif = variance_inflation(
+                indicator_autocorrelation(
+                    longest[:, RECORDS], longest[:, MISSING], longest[:, MISS_PAIRS]
+                ),
+                records,
+            )
             rate, _, z = rate_test(window[:, MISSING], records, self.null_rate, vif)
             test = ("null_rate", "z", float(z[0]), s.z_threshold)
             effect = {"null_rate": float(rate[0]), "reference_null_rate": self.null_rate}
@@ -429,13 +438,3 @@ class NumericEvidence:
             )
         evidence.panes.restore(state)
         return evidence
-
-
-def _missing_autocorrelation(window: _Floats) -> _Floats:
-    """Lag-1 autocorrelation of the missing-record indicator: ``(P(mm) - p²) / (p (1 - p))``."""
-    records = np.maximum(window[:, RECORDS], 1.0)
-    p = window[:, MISSING] / records
-    both = window[:, MISS_PAIRS] / records
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rho = (both - p * p) / (p * (1.0 - p))
-    return np.where((p > 0) & (p < 1) & np.isfinite(rho), np.clip(rho, -1.0, 1.0), 0.0)

@@ -165,20 +165,9 @@ class NumericMonitor:
     ) -> tuple[list[Finding], PaneVerdicts | None]:
         """``process`` and the pane verdicts of the same column (see ``NumericEvidence``)."""
         findings = self.process(values, base, cooldown, resolve_after)
-        return findings, self.assess(values, base, positions, offset, watching)
-
-    def assess(
-        self,
-        values: npt.NDArray[np.float64],
-        base: int,
-        positions: SourcePositions,
-        offset: int,
-        watching: bool = True,
-    ) -> PaneVerdicts | None:
-        """The pane verdicts of the column ``process`` was given (see ``NumericEvidence``)."""
         if self.evidence is None:
-            return None
-        return self.evidence.assess(values, base, positions, offset, watching)
+            return findings, None
+        return findings, self.evidence.assess(values, base, positions, offset, watching)
 
     def apply_thresholds(self, settings: NumericDefaults) -> None:
         """Take new thresholds from ``settings``; detector state is kept."""
