@@ -20,7 +20,7 @@ from driftwarden.detectors.schema_tracker import SchemaReport, SchemaTracker
 from driftwarden.detectors.settings import DetectorSettings
 from driftwarden.detectors.snapshots import check_snapshot
 
-__all__ = ["BankOutput", "DetectorBank"]
+__all__ = ["BankOutput", "DetectorBank", "event_of", "feature_limit_event"]
 
 _SNAPSHOT_KIND = "DetectorBank"
 _SNAPSHOT_VERSION = 2  # 2 added incidents and each monitor's pane evidence
@@ -183,7 +183,7 @@ class DetectorBank:
                 verdicts[name] = assessed
         self.records_seen += batch.n_records
         pending.sort(key=lambda item: (item[1].index, item[0], item[1].detector, item[1].type))
-        events = [self._event(name, finding, batch, base) for name, finding in pending]
+        events = [event_of(name, finding, batch, base) for name, finding in pending]
         incidents = roll_up(
             self.incidents,
             self.settings,
@@ -287,25 +287,6 @@ class DetectorBank:
         self.monitors[name] = created
         return created
 
-    def _event(self, feature: str, finding: Finding, batch: FeatureBatch, base: int) -> DriftEvent:
-        positions = batch.positions
-        index = min(max(finding.index, 0), batch.n_records - 1)
-        return DriftEvent(
-            type=finding.type,
-            feature=feature,
-            detector=finding.detector,
-            statistic=finding.statistic,
-            value=_finite_or_none(finding.value),
-            threshold=_finite_or_none(finding.threshold),
-            severity=finding.severity,
-            index=index,
-            record=_position(positions, index),
-            records_seen=base + index + 1,
-            reference=finding.reference,
-            live=finding.live,
-            detail=finding.detail,
-        )
-
     def snapshot(self) -> dict[str, Any]:
         """The whole bank as a JSON-serialisable dict (settings and profile excluded)."""
         return {
@@ -360,6 +341,35 @@ class DetectorBank:
         }
         bank.update_settings(settings)
         return bank
+
+
+def event_of(feature: str, finding: Finding, batch: FeatureBatch, base: int) -> DriftEvent:
+    """The event of ``finding`` on ``feature``, placed on its record of ``batch`` (the
+    ``base``-th record seen before it)."""
+    positions = batch.positions
+    index = min(max(finding.index, 0), batch.n_records - 1)
+    return DriftEvent(
+        type=finding.type,
+        feature=feature,
+        detector=finding.detector,
+        statistic=finding.statistic,
+        value=_finite_or_none(finding.value),
+        threshold=_finite_or_none(finding.threshold),
+        severity=finding.severity,
+        index=index,
+        record=_position(positions, index),
+        records_seen=base + index + 1,
+        reference=finding.reference,
+        live=finding.live,
+        detail=finding.detail,
+    )
+
+
+def feature_limit_event(
+    feature: str, max_features: int, batch: FeatureBatch, base: int
+) -> DriftEvent:
+    """``feature.limit_reached`` for ``feature``, the first past ``max_features``."""
+    return event_of(feature, _limit_finding(max_features), batch, base)
 
 
 def _position(positions: SourcePositions, index: int) -> Position:

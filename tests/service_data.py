@@ -10,7 +10,7 @@ import numpy as np
 
 from tests.bank_data import profile_of
 
-__all__ = ["CHANGED", "UNCHANGED", "live_records", "training_profile"]
+__all__ = ["CHANGED", "UNCHANGED", "live_records", "shifted_records", "training_profile"]
 
 NUMERIC = ("f_shift", "f_range", "f_stable", "f_stable2")
 CATEGORICAL = ("country", "device")
@@ -62,3 +62,21 @@ def live_records(n: int, change_at: int | None, seed: int = 2) -> list[dict[str,
             features["device"] = categorical["device"][i]
         records.append({"request_id": f"r{i}", "model_version": "v3", "features": features})
     return records
+
+
+def shifted_records(n: int, change_at: int, seed: int = 3) -> list[dict[str, Any]]:
+    """``n`` records like the training set's, in which only f_shift changes: by +1σ from
+    record ``change_at`` on."""
+    rng = np.random.default_rng(seed)
+    numeric, categorical = _columns(rng, n)
+    numeric["f_shift"][change_at:] += 10.0
+    return [
+        {
+            "request_id": f"r{i}",
+            "features": {
+                **{name: float(numeric[name][i]) for name in NUMERIC},
+                **{name: str(categorical[name][i]) for name in CATEGORICAL},
+            },
+        }
+        for i in range(n)
+    ]

@@ -22,11 +22,16 @@ __all__ = [
     "ServiceProcess",
     "ServiceTopics",
     "alert_payloads",
+    "feature_records_seen",
+    "input_covered",
     "latest_snapshots",
     "make_topics",
     "produce_json",
     "read_all",
     "read_until",
+    "records_counted",
+    "split_snapshots",
+    "wait_for_state",
     "write_config",
 ]
 
@@ -35,21 +40,26 @@ REPO_DIR = Path(__file__).resolve().parent.parent
 
 @dataclass(frozen=True, slots=True)
 class ServiceTopics:
-    """The four topics of one service under test."""
+    """The five topics of one service under test."""
 
     input: str
     alerts: str
     dlq: str
     state: str
+    columns: str
 
 
-def make_topics(make_topic: Callable[..., str], partitions: int = 1) -> ServiceTopics:
-    """Create input (``partitions``), alerts, DLQ and compacted state topics."""
+def make_topics(
+    make_topic: Callable[..., str], partitions: int = 1, columns_partitions: int = 2
+) -> ServiceTopics:
+    """Create input (``partitions``), alerts, DLQ, compacted state and columns
+    (``columns_partitions``) topics."""
     return ServiceTopics(
         input=make_topic(partitions=partitions),
         alerts=make_topic(partitions=1),
         dlq=make_topic(partitions=1),
         state=make_topic(partitions=1, config={"cleanup.policy": "compact"}),
+        columns=make_topic(partitions=columns_partitions),
     )
 
 
@@ -70,6 +80,7 @@ def write_config(
             "alerts_topic": topics.alerts,
             "dlq_topic": topics.dlq,
             "state_topic": topics.state,
+            "columns_topic": topics.columns,
             "consume_batch": 2000,
             "consume_timeout_s": 0.2,
         },
@@ -242,6 +253,65 @@ def latest_snapshots(bootstrap: str, state_topic: str) -> dict[bytes, dict[str, 
         if msg.value() is not None:
             latest[msg.key()] = msgspec.json.decode(msg.value())
     return latest
+
+
+def feature_records_seen(snapshots: dict[bytes, dict[str, Any]]) -> dict[str, int]:
+    """Records each feature's bank counted, from stage two's latest snapshots (``DetectState``:
+    one per columns partition, each holding the banks of its features)."""
+    seen: dict[str, int] = {}
+    for snapshot in snapshots.values():
+        if snapshot.get("kind") != "DetectState":
+            continue
+        for feature, bank in snapshot["banks"]["banks"].items():
+            assert feature not in seen, f"feature {feature!r} has banks in two partitions"
+            seen[feature] = bank["records_seen"]
+    return seen
+
+
+def split_snapshots(snapshots: dict[bytes, dict[str, Any]]) -> dict[bytes, dict[str, Any]]:
+    """Stage one's snapshots (``SplitState``: one per input partition, with its next offset
+    and DLQ count)."""
+    return {key: s for key, s in snapshots.items() if s.get("kind") == "SplitState"}
+
+
+def records_counted(snapshots: dict[bytes, dict[str, Any]]) -> int:
+    """Records in stage two's state: what the banks of features held by every record
+    counted (the largest feature count; ``feature_records_seen`` has each)."""
+    return max(feature_records_seen(snapshots).values(), default=0)
+
+
+def input_covered(snapshots: dict[bytes, dict[str, Any]]) -> int:
+    """Input offsets stage one's snapshots cover, over all input partitions."""
+    return sum(s["next_offset"] or 0 for s in split_snapshots(snapshots).values())
+
+
+def wait_for_state(
+    bootstrap: str,
+    state_topic: str,
+    covered: int,
+    counted: int,
+    timeout: float = 60.0,
+    every_feature: bool = False,
+) -> dict[bytes, dict[str, Any]]:
+    """Poll the state topic until stage one covers ``covered`` input offsets and stage two
+    has counted ``counted`` records (``input_covered``, ``records_counted``; with
+    ``every_feature``, in every feature's bank)."""
+    deadline = time.monotonic() + timeout
+    snapshots: dict[bytes, dict[str, Any]] = {}
+    while time.monotonic() < deadline:
+        snapshots = latest_snapshots(bootstrap, state_topic)
+        counts = set(feature_records_seen(snapshots).values()) if every_feature else set()
+        if (
+            input_covered(snapshots) == covered
+            and records_counted(snapshots) == counted
+            and (not every_feature or counts == {counted})
+        ):
+            return snapshots
+        time.sleep(0.3)
+    raise AssertionError(
+        f"after {timeout}s the state covers {input_covered(snapshots)} of {covered} input "
+        f"offsets and counts {records_counted(snapshots)} of {counted} records"
+    )
 
 
 def alert_payloads(messages: Iterable[Any]) -> list[dict[str, Any]]:

@@ -153,7 +153,7 @@ def test_counters_move_with_each_observation(metrics: ServiceMetrics) -> None:
     metrics.observe_reload(ok=True)
     metrics.observe_reload(ok=False)
     metrics.observe_reload(ok=False)
-    metrics.set_assigned(3)
+    metrics.set_assigned("split", 3)
 
     value = metrics.value
     assert value("driftwarden_records_total", topic="features") == 750
@@ -166,7 +166,7 @@ def test_counters_move_with_each_observation(metrics: ServiceMetrics) -> None:
     assert value("driftwarden_checkpoints_total") == 1
     assert value("driftwarden_reloads_total", result="ok") == 1
     assert value("driftwarden_reloads_total", result="failed") == 2
-    assert value("driftwarden_assigned_partitions") == 3
+    assert value("driftwarden_assigned_partitions", stage="split") == 3
     assert value("driftwarden_batch_seconds_count") == 3
     assert value("driftwarden_batch_seconds_bucket", le="0.001") == 1
     assert value("driftwarden_batch_seconds_bucket", le="0.005") == 2
@@ -466,7 +466,7 @@ def test_no_secret_from_the_config_reaches_metrics_or_logs(
     metrics.observe_event("drift.detected")
     metrics.observe_checkpoint()
     metrics.observe_reload(ok=True)
-    metrics.set_assigned(1)
+    metrics.set_assigned("split", 1)
     metrics.stats_callback(_stats({"features": {0: (42, True)}}))
     metrics.update_feature_statistics(_bank_statistics(["age", "income"]))
     with HealthServer(metrics, Probes(), config.service.metrics.host, 0) as server:

@@ -20,11 +20,16 @@ from tests.service_harness import (
     ServiceProcess,
     ServiceTopics,
     alert_payloads,
+    feature_records_seen,
+    input_covered,
     latest_snapshots,
     make_topics,
     produce_json,
     read_all,
     read_until,
+    records_counted,
+    split_snapshots,
+    wait_for_state,
     write_config,
 )
 
@@ -83,7 +88,11 @@ def test_every_pitfall_reaches_the_alerts_topic_on_the_right_feature(
     for ce in alert_payloads(messages):
         assert ce["specversion"] == "1.0"
         assert ce["data"]["record"]["offset"] >= 20_000
-        assert all(f["onset_at"] >= 20_000 for f in ce["data"]["findings"])
+        # onset_at counts the feature's own records: a novel field's start at its first one.
+        assert all(
+            (f["onset_record"] or f["detected_record"])["offset"] >= 20_000
+            for f in ce["data"]["findings"]
+        )
         if ce["type"] == "driftwarden.incident.opened.v1":
             opened.setdefault(ce["subject"], []).append(ce["data"]["incident_id"])
     assert all(len(ids) == 1 for ids in opened.values()), opened
@@ -134,13 +143,7 @@ def test_poison_records_land_in_the_dlq_and_the_service_stays_up(
         assert len(dlq) == len(poison)
         # Still running: more good records are consumed after the poison.
         produce_json(kafka_bootstrap, topics.input, good[2000:])
-        snapshots = read_until(
-            kafka_bootstrap,
-            topics.state,
-            lambda m: any(_next_offset(x) == 3000 + len(poison) for x in m),
-            60,
-        )
-        assert snapshots
+        wait_for_state(kafka_bootstrap, topics.state, covered=3000 + len(poison), counted=3000)
         assert service.proc.poll() is None
     finally:
         assert service.stop() == 0, service.tail()
@@ -158,9 +161,10 @@ def test_poison_records_land_in_the_dlq_and_the_service_stays_up(
     (large,) = [m for m in dlq if dict(m.headers())["driftwarden.reason"] == b"too_large"]
     assert large.value() == poison[7]
     assert "driftwarden.truncated" not in dict(large.headers())
-    (state,) = latest_snapshots(kafka_bootstrap, topics.state).values()
-    assert state["bank"]["records_seen"] == 3000
-    assert state["dlq_records"] == len(poison)
+    snapshots = latest_snapshots(kafka_bootstrap, topics.state)
+    assert set(feature_records_seen(snapshots).values()) == {3000}
+    ((_, split),) = split_snapshots(snapshots).items()
+    assert split["dlq_records"] == len(poison)
 
 
 def _next_offset(msg: object) -> int | None:
@@ -189,12 +193,7 @@ def test_sighup_reload_applies_a_new_threshold_and_keeps_state(
     produce_json(kafka_bootstrap, topics.input, records[:20_000])
     service = ServiceProcess(config_path, tmp_path / "service.log")
     try:
-        read_until(
-            kafka_bootstrap,
-            topics.state,
-            lambda m: any(_next_offset(x) == 20_000 for x in m),
-            60,
-        )
+        wait_for_state(kafka_bootstrap, topics.state, covered=20_000, counted=20_000)
         alerts = read_all(kafka_bootstrap, topics.alerts)
         assert ("f_shift", "mean_shift") not in _findings(alerts)
 
@@ -213,6 +212,7 @@ def test_sighup_reload_applies_a_new_threshold_and_keeps_state(
             lambda m: ("f_shift", "mean_shift") in _findings(m),
             60,
         )
+        wait_for_state(kafka_bootstrap, topics.state, covered=60_000, counted=60_000)
     finally:
         assert service.stop() == 0, service.tail()
     detected = [
@@ -224,9 +224,9 @@ def test_sighup_reload_applies_a_new_threshold_and_keeps_state(
     ]
     assert detected and detected[0]["threshold"] == 6.0
     assert detected[0]["detected_record"]["offset"] >= 20_000
-    # State was kept: the bank counts every record once across the reload.
-    (state,) = latest_snapshots(kafka_bootstrap, topics.state).values()
-    assert state["bank"]["records_seen"] == 60_000
+    # State was kept: the banks count every record once across the reload.
+    snapshots = latest_snapshots(kafka_bootstrap, topics.state)
+    assert records_counted(snapshots) == 60_000
 
 
 def test_sigterm_checkpoints_and_a_restart_resumes_exactly(
@@ -246,19 +246,21 @@ def test_sigterm_checkpoints_and_a_restart_resumes_exactly(
     first.wait_for_log("progress")
     _wait_consumed(first, 12_345)
     assert first.stop() == 0, first.tail()
-    (state,) = latest_snapshots(kafka_bootstrap, topics.state).values()
-    assert state["next_offset"] == 12_345
-    assert state["bank"]["records_seen"] == 12_345
+    # A stop drains stage two: both stages' snapshots stop at the same record.
+    snapshots = latest_snapshots(kafka_bootstrap, topics.state)
+    assert input_covered(snapshots) == 12_345
+    assert set(feature_records_seen(snapshots).values()) == {12_345}
 
     produce_json(kafka_bootstrap, topics.input, records[12_345:])
     second = ServiceProcess(config, tmp_path / "second.log")
-    restored = second.wait_for_log("partition_restored")
-    assert restored["next_offset"] == 12_345
     _wait_consumed(second, 30_000 - 12_345)
+    restored = [e for e in second.log_events() if e["event"] == "partition_restored"]
+    assert [e["next_offset"] for e in restored if e["stage"] == "split"] == [12_345]
+    assert [e["stage"] for e in restored].count("detect") >= 1
     assert second.stop() == 0, second.tail()
-    (state,) = latest_snapshots(kafka_bootstrap, topics.state).values()
-    assert state["next_offset"] == 30_000
-    assert state["bank"]["records_seen"] == 30_000
+    snapshots = latest_snapshots(kafka_bootstrap, topics.state)
+    assert input_covered(snapshots) == 30_000
+    assert set(feature_records_seen(snapshots).values()) == {30_000}
 
 
 def _wait_consumed(service: ServiceProcess, n: int, timeout: float = 60.0) -> None:
@@ -303,7 +305,7 @@ def test_a_record_too_large_for_the_dlq_topic_is_kept_cut_with_its_reason_and_ne
     """A 2.4 MB incompressible record: rejected as too large, its DLQ record cut to fit the
     DLQ topic the service created, and the partition goes on past it only once it is there."""
     source = kafka_topics(partitions=1, config={"max.message.bytes": str(4 * 1024 * 1024)})
-    names = {role: f"{source}-{role}" for role in ("alerts", "dlq", "state")}
+    names = {role: f"{source}-{role}" for role in ("alerts", "dlq", "state", "columns")}
     topics = ServiceTopics(input=source, **names)
     config = write_config(
         tmp_path / "config.yaml", kafka_bootstrap, topics, extra={"kafka": {"create_topics": True}}
@@ -331,8 +333,9 @@ def test_a_record_too_large_for_the_dlq_topic_is_kept_cut_with_its_reason_and_ne
     # Cut to fit the DLQ topic the service created: at least input.max_message_bytes of it.
     assert dead.value() == huge[: len(dead.value())]
     assert 1_048_576 <= len(dead.value()) < len(huge)
-    (state,) = latest_snapshots(kafka_bootstrap, topics.state).values()
-    assert (state["bank"]["records_seen"], state["dlq_records"]) == (2000, 1)
+    snapshots = latest_snapshots(kafka_bootstrap, topics.state)
+    ((_, split),) = split_snapshots(snapshots).items()
+    assert (records_counted(snapshots), split["dlq_records"]) == (2000, 1)
 
 
 def test_detector_events_switch_publishes_them_beside_the_incidents(

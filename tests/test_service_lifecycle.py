@@ -26,7 +26,9 @@ def _catches_sigterm(pid: int) -> bool:
 def test_sigterm_during_start_up_stops_cleanly_with_status_0(tmp_path: Path) -> None:
     # Nothing here needs a broker: a stop asked for during start-up ends the run before it
     # connects. The address is a closed port, so a service that went on would not get far.
-    topics = ServiceTopics(input="features", alerts="alerts", dlq="dlq", state="state")
+    topics = ServiceTopics(
+        input="features", alerts="alerts", dlq="dlq", state="state", columns="columns"
+    )
     config = write_config(tmp_path / "service.yaml", "127.0.0.1:9", topics)
     service = ServiceProcess(config, tmp_path / "service.log")
     deadline = time.monotonic() + 30
@@ -47,7 +49,9 @@ def test_sigterm_during_start_up_stops_cleanly_with_status_0(tmp_path: Path) -> 
 def test_an_unreachable_broker_is_reported_as_json_log_events_not_raw_librdkafka_lines(
     tmp_path: Path,
 ) -> None:
-    topics = ServiceTopics(input="features", alerts="alerts", dlq="dlq", state="state")
+    topics = ServiceTopics(
+        input="features", alerts="alerts", dlq="dlq", state="state", columns="columns"
+    )
     config = write_config(tmp_path / "service.yaml", "127.0.0.1:9", topics)
     service = ServiceProcess(
         config,

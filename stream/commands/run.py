@@ -6,7 +6,7 @@ import argparse
 import gc
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 
@@ -27,9 +27,19 @@ def register(subparsers: Any) -> None:
         help="consume feature records, detect drift, publish alerts",
         description="Run the drift service: consume the configured input topics, run every "
         "detector, publish CloudEvents to the alerts topic and bad records to the DLQ. "
+        "Both stages run in this process unless --stage picks one: split (input records → "
+        "per-feature column chunks, group <group_id>.split) or detect (chunks → each "
+        "feature's detectors → alerts, group <group_id>.detect). "
         "SIGTERM/SIGINT checkpoint and exit 0; SIGHUP reloads thresholds.",
     )
     parser.add_argument("--config", required=True, type=Path, help="service config (YAML)")
+    parser.add_argument(
+        "--stage",
+        choices=("both", "split", "detect"),
+        default="both",
+        help="which stage this process runs (default: both); run several processes of a "
+        "stage to scale it (docs/operations.md#sizing)",
+    )
     add_overrides(parser, "kafka.group_id=test")
     # A stop asked for while the service starts is honoured (driftwarden.stream.ops.shutdown).
     parser.set_defaults(command=run_service, takes_stop_signals=True)
@@ -58,8 +68,15 @@ def run_service(args: argparse.Namespace) -> int:
 
     configure_logging(config.service.log_format, config.service.log_level)
     log.info("config_loaded", file=str(path), config=config.redacted())
+    stages: tuple[Literal["split", "detect"], ...] = (
+        ("split", "detect") if args.stage == "both" else (args.stage,)
+    )
     service = DriftService(
-        config, config.reference_profile(), config_loader=reload, stop_requested=STOP_REQUESTED
+        config,
+        config.reference_profile(),
+        config_loader=reload,
+        stop_requested=STOP_REQUESTED,
+        stages=stages,
     )
     service.install_signal_handlers()
     # Everything imported so far (numba, scipy, pydantic) lives for the whole run: keep the

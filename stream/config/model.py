@@ -57,6 +57,17 @@ class KafkaSection(_Section):
     alerts_topic: Topic = Field(default="driftwarden.alerts", description="CloudEvents out")
     dlq_topic: Topic = Field(default="driftwarden.dlq", description="records that failed")
     state_topic: Topic = Field(default="driftwarden.state", description="compacted snapshots")
+    columns_topic: Topic = Field(
+        default="driftwarden.columns",
+        description="internal: per-feature column chunks from stage one (split) to stage two "
+        "(detect), keyed by feature",
+    )
+    columns_partitions: int = Field(
+        default=12,
+        ge=1,
+        description="partitions of the columns topic when the service creates it: how many "
+        "detect processes can share the work",
+    )
     create_topics: bool = Field(default=False, description="create missing topics at start")
     topic_partitions: int = Field(default=1, ge=1, description="partitions of created topics")
     topic_replication: int = Field(default=1, ge=1, description="replication of created topics")

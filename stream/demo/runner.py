@@ -314,7 +314,7 @@ def _follow(
     alerts: TopicReader,
     events: list[dict[str, Any]],
 ) -> str | None:
-    """Show alerts until the service has consumed every record, then stop it; returns why
+    """Show alerts until the service has consumed and run every record, then stop it; returns why
     the run failed (None: it did not)."""
     service = worker.service
     deadline = time.monotonic() + options.timeout_s
@@ -324,7 +324,8 @@ def _follow(
         # Alerts of one feature share a partition: order each poll by triggering record.
         for msg in sorted(alerts.poll(0.2, worker.finished), key=_record_offset):
             _show(out, msg, events)
-        if service.stats.records >= options.records:
+        # Stage two runs every chunk stage one made before the alerts are complete.
+        if service.stats.records >= options.records and service.caught_up:
             break
         if time.monotonic() > deadline:
             consumed = service.stats.records

@@ -16,7 +16,7 @@ import errno
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -25,7 +25,15 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from driftwarden.stream.ops.metrics import ServiceMetrics
 
-__all__ = ["REQUEST_THREAD_NAME", "HealthServer", "PortInUse", "Probes", "is_ready", "readiness"]
+__all__ = [
+    "REQUEST_THREAD_NAME",
+    "HealthServer",
+    "PortInUse",
+    "ProbeSet",
+    "Probes",
+    "is_ready",
+    "readiness",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -141,6 +149,36 @@ class Probes:
             return self._ready, self._reason
 
 
+class ProbeSet:
+    """The probes of several loops (the service's two stages) read as one: live and ready
+    only while every loop is, with the stage named in the reason.
+
+    >>> split, detect = Probes(), Probes()
+    >>> probes = ProbeSet({"split": split, "detect": detect})
+    >>> split.set_ready(True, "lag 0 <= 10000")
+    >>> probes.ready()
+    (False, 'detect: starting')
+    """
+
+    def __init__(self, probes: Mapping[str, Probes]) -> None:
+        self.probes = dict(probes)
+
+    def live(self) -> tuple[bool, str]:
+        """``(live, why)``: live while every loop is."""
+        return _all_of({name: p.live() for name, p in self.probes.items()})
+
+    def ready(self) -> tuple[bool, str]:
+        """``(ready, why)``: ready while every loop is."""
+        return _all_of({name: p.ready() for name, p in self.probes.items()})
+
+
+def _all_of(verdicts: Mapping[str, tuple[bool, str]]) -> tuple[bool, str]:
+    failed = [f"{name}: {why}" for name, (ok, why) in verdicts.items() if not ok]
+    if failed:
+        return False, "; ".join(failed)
+    return True, "; ".join(f"{name}: {why}" for name, (_, why) in verdicts.items())
+
+
 class PortInUse(OSError):
     """The endpoint's address is taken: another process (or service) listens on ``host:port``."""
 
@@ -159,7 +197,9 @@ class _Server(ThreadingHTTPServer):
     # the kernel's SYN retry (a second or more) before it is even accepted.
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], metrics: ServiceMetrics, probes: Probes) -> None:
+    def __init__(
+        self, address: tuple[str, int], metrics: ServiceMetrics, probes: Probes | ProbeSet
+    ) -> None:
         self.metrics = metrics
         self.probes = probes
         super().__init__(address, _Handler)
@@ -239,7 +279,11 @@ class HealthServer:
     """
 
     def __init__(
-        self, metrics: ServiceMetrics, probes: Probes, host: str = "127.0.0.1", port: int = 9464
+        self,
+        metrics: ServiceMetrics,
+        probes: Probes | ProbeSet,
+        host: str = "127.0.0.1",
+        port: int = 9464,
     ) -> None:
         self.metrics = metrics
         self.probes = probes

@@ -141,11 +141,16 @@ class ServiceMetrics:
             registry=reg,
         )
         self._assigned_partitions = Gauge(
-            "driftwarden_assigned_partitions", "Input partitions assigned.", registry=reg
+            "driftwarden_assigned_partitions",
+            "Partitions assigned to a stage (split: input partitions; detect: columns-topic "
+            "partitions).",
+            ["stage"],
+            registry=reg,
         )
         self._stalled_partitions = Gauge(
             "driftwarden_partitions_stalled",
-            "Input partitions whose progress waits for the broker to accept their outputs.",
+            "Partitions of a stage whose progress waits for the broker to accept their outputs.",
+            ["stage"],
             registry=reg,
         )
         self._feature_statistic = Gauge(
@@ -209,13 +214,13 @@ class ServiceMetrics:
         """Count one config reload, successful or not."""
         self._reloads.labels(result="ok" if ok else "failed").inc()
 
-    def set_assigned(self, n: int) -> None:
-        """The number of input partitions currently assigned to this consumer."""
-        self._assigned_partitions.set(n)
+    def set_assigned(self, stage: str, n: int) -> None:
+        """The number of partitions currently assigned to ``stage``'s consumer."""
+        self._assigned_partitions.labels(stage=stage).set(n)
 
-    def set_stalled(self, n: int) -> None:
-        """The number of input partitions stalled now (``driftwarden.stream.service.stalls``)."""
-        self._stalled_partitions.set(n)
+    def set_stalled(self, stage: str, n: int) -> None:
+        """How many of ``stage``'s partitions are stalled now (``stream.service.stalls``)."""
+        self._stalled_partitions.labels(stage=stage).set(n)
 
     def update_feature_statistics(self, stats: Mapping[str, Mapping[str, float]]) -> None:
         """Set the feature gauges from ``DetectorBank.statistics()`` (or a merge of several).
@@ -286,11 +291,16 @@ class ServiceMetrics:
         except (ValueError, TypeError, AttributeError) as exc:
             log.warning("kafka_statistics_unreadable", error=str(exc))
             return
-        for stale in self._lags.keys() - lags.keys():
+        # Each consumer (one per stage) reports its own topics.
+        topics = {topic for topic, _ in lags} | {
+            topic for topic, _ in self._lags if topic in _stats_topics(stats_json)
+        }
+        mine = {key for key in self._lags if key[0] in topics}
+        for stale in mine - lags.keys():
             self._consumer_lag.remove(*stale)
         for (topic, partition), lag in lags.items():
             self._consumer_lag.labels(topic=topic, partition=partition).set(lag)
-        self._lags = lags
+        self._lags = {key: lag for key, lag in self._lags.items() if key not in mine} | lags
 
     def total_lag(self) -> int | None:
         """Sum of the known per-partition lags of the latest statistics; ``None`` if none
@@ -308,6 +318,14 @@ class ServiceMetrics:
         """One sample's current value, by sample name (``..._total``, ``..._count``) and
         labels; ``None`` when there is no such sample. For tests and the progress line."""
         return self.registry.get_sample_value(name, labels)
+
+
+def _stats_topics(stats_json: str) -> set[str]:
+    """The topics a statistics document reports on."""
+    try:
+        return set(json.loads(stats_json).get("topics") or {})
+    except (ValueError, TypeError, AttributeError):
+        return set()
 
 
 def _partition_lags(stats: Any) -> dict[tuple[str, str], int]:

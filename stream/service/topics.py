@@ -23,6 +23,14 @@ STATE_TOPIC_CONFIG = {
 }
 
 
+# Chunks are read once by stage two and then only needed to replay after a crash: a day is
+# plenty; a chunk of many records of one feature can exceed Kafka's 1 MB default.
+COLUMNS_TOPIC_CONFIG = {
+    "retention.ms": str(24 * 3600 * 1000),
+    "max.message.bytes": str(16 * 1024 * 1024),
+}
+
+
 class TopicsMissing(RuntimeError):
     """Topics the service needs do not exist and ``kafka.create_topics`` is false."""
 
@@ -39,7 +47,12 @@ def ensure_topics(config: ServiceConfig, timeout_s: float = 30.0) -> list[str]:
         ) from exc
     wanted = {name: "input" for name in kafka.input_topics}
     wanted.update(
-        {kafka.alerts_topic: "alerts", kafka.dlq_topic: "dlq", kafka.state_topic: "state"}
+        {
+            kafka.alerts_topic: "alerts",
+            kafka.dlq_topic: "dlq",
+            kafka.state_topic: "state",
+            kafka.columns_topic: "columns",
+        }
     )
     missing = [name for name in wanted if name not in existing]
     if not missing:
@@ -52,11 +65,16 @@ def ensure_topics(config: ServiceConfig, timeout_s: float = 30.0) -> list[str]:
         )
     # The DLQ takes a rejected record whole up to input.max_message_bytes (cut beyond it).
     dlq_config = {"max.message.bytes": str(config.input.max_message_bytes + RESERVED_BYTES)}
-    topic_configs = {kafka.state_topic: STATE_TOPIC_CONFIG, kafka.dlq_topic: dlq_config}
+    topic_configs = {
+        kafka.state_topic: STATE_TOPIC_CONFIG,
+        kafka.dlq_topic: dlq_config,
+        kafka.columns_topic: COLUMNS_TOPIC_CONFIG,
+    }
+    partitions = {kafka.columns_topic: kafka.columns_partitions}
     new_topics = [
         NewTopic(
             name,
-            num_partitions=kafka.topic_partitions,
+            num_partitions=partitions.get(name, kafka.topic_partitions),
             replication_factor=kafka.topic_replication,
             config=topic_configs.get(name, {}),
         )

@@ -102,10 +102,11 @@ def create_topic(bootstrap: str, partitions: int = 1, config: dict[str, str] | N
 
 
 def service_topics(bootstrap: str, input_topic: str) -> ServiceTopics:
-    """Fresh alerts, DLQ and compacted state topics for one run over ``input_topic``."""
+    """Fresh alerts, DLQ, compacted state and columns topics for one run over ``input_topic``."""
     return ServiceTopics(
         input=input_topic,
         alerts=create_topic(bootstrap),
         dlq=create_topic(bootstrap),
         state=create_topic(bootstrap, config={"cleanup.policy": "compact"}),
+        columns=create_topic(bootstrap, partitions=2),
     )

@@ -20,7 +20,7 @@ from tests.faults.paced_feed import PacedFeed
 from tests.faults.private_broker import PrivateBroker, create_topic, service_topics
 from tests.faults.run_outcome import (
     RunOutcome,
-    assert_same_alerts,
+    assert_same_incidents,
     log_tail,
     logs_of,
     wait_until_covered,
@@ -121,7 +121,7 @@ def _run_through_outage(
 def _assert_every_record_counted_once_and_the_same_alerts(run: OutageRun) -> None:
     counted = run.outcome.records_seen + run.outcome.dlq_records
     assert counted == N_RECORDS, f"{counted} records counted, not {N_RECORDS}:\n{run.logs}"
-    assert_same_alerts(run.outcome, run.reference, run.logs)
+    assert_same_incidents(run.outcome, run.reference, run.logs)
 
 
 def test_a_5s_broker_outage_mid_stream_loses_nothing_counts_nothing_twice_and_repeats_the_alerts(

@@ -58,7 +58,11 @@ def test_a_feature_name_with_an_escaped_control_character_is_tracked_and_stops_n
 
     outcome = RunOutcome.read(kafka_bootstrap, topics)
     assert (outcome.records_seen, outcome.dlq_records) == (N_RECORDS, 0), log_tail(service)
-    [snapshot] = outcome.snapshots.values()
-    monitors = snapshot["bank"]["monitors"]
+    [banks] = [
+        s["banks"]["banks"]
+        for s in outcome.snapshots.values()
+        if POISON_FEATURE in s.get("banks", {}).get("banks", {})
+    ]
+    monitors = banks[POISON_FEATURE]["monitors"]
     assert POISON_FEATURE in monitors, sorted(monitors)
     assert monitors[POISON_FEATURE]["kind"] == "numeric", monitors[POISON_FEATURE]

@@ -1,0 +1,203 @@
+"""Column chunks: one feature of one decoded batch, as an Arrow IPC stream message.
+
+Stage one of the service cuts each batch into per-feature chunks
+(``detectors.feature_split``) and writes them to the columns topic keyed by feature; stage two
+reads them back into single-feature ``FeatureBatch``es. A chunk holds:
+
+- ``values``: float64 (NaN for missing) for a numeric feature; a dictionary-encoded string
+  column (null for missing) for a categorical one; no column when no record has the field;
+- ``present``: a bit per record, when the batch had a presence mask for the field;
+- in the schema's metadata (key ``driftwarden``, JSON): the feature, record count, observed
+  JSON types and where each was first met, the source topic and partition, the offsets as
+  runs of consecutive offsets, and the record timestamps as runs of equal values (Kafka
+  producers stamp many records with the same millisecond), with their range.
+
+Offsets and timestamps are per batch, not per value, so their runs keep a chunk small: its
+size is about 8 bytes per record for a numeric feature, 1 to 4 for a categorical one, plus a
+fixed header (``bench/column_chunks.py`` measures it against a msgpack encoding).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from driftwarden.detectors.feature_batch import FeatureBatch, SourcePositions
+
+__all__ = ["ColumnChunk", "MalformedChunk", "decode_chunk", "encode_chunk", "runs", "unrun"]
+
+_META_KEY = b"driftwarden"
+_FORMAT = 1
+_NO_TIMESTAMP = -1
+
+
+class MalformedChunk(ValueError):
+    """A columns-topic message that is not a column chunk this version can read."""
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnChunk:
+    """One feature's records of one input batch: the single-feature batch and each record's
+    timestamp (milliseconds since the epoch, -1 when unknown)."""
+
+    feature: str
+    batch: FeatureBatch
+    timestamps: npt.NDArray[np.int64]
+
+    @property
+    def time_range(self) -> tuple[int, int] | None:
+        """The earliest and latest known record timestamp."""
+        known = self.timestamps[self.timestamps != _NO_TIMESTAMP]
+        return (int(known.min()), int(known.max())) if known.size else None
+
+
+def runs(values: npt.NDArray[np.int64], step: int) -> list[list[int]]:
+    """``values`` as ``[index, value]`` pairs opening each run in which every value is the
+    one before plus ``step`` (1: consecutive offsets; 0: equal timestamps).
+
+    >>> runs(np.array([5, 6, 7, 10, 11]), step=1)
+    [[0, 5], [3, 10]]
+    >>> unrun(runs(np.array([5, 6, 7, 10, 11]), 1), 5, step=1).tolist()
+    [5, 6, 7, 10, 11]
+    """
+    if values.size == 0:
+        return []
+    starts = np.flatnonzero(np.diff(values) != step) + 1
+    starts = np.concatenate(([0], starts))
+    return np.stack((starts, values[starts]), axis=1).tolist()
+
+
+def unrun(pairs: list[list[int]], n: int, step: int) -> npt.NDArray[np.int64]:
+    """The ``n`` values that ``runs`` encoded as ``pairs``."""
+    out = np.empty(n, dtype=np.int64)
+    if n == 0:
+        return out
+    if not pairs or pairs[0][0] != 0:
+        raise MalformedChunk("value runs do not start at record 0")
+    bounds = [index for index, _ in pairs[1:]] + [n]
+    for (start, first), end in zip(pairs, bounds, strict=True):
+        if not 0 <= start < end <= n:
+            raise MalformedChunk(f"value run [{start}, {end}) is out of 0..{n}")
+        out[start:end] = first + step * np.arange(end - start, dtype=np.int64)
+    return out
+
+
+def encode_chunk(feature: str, batch: FeatureBatch, timestamps: npt.NDArray[np.int64]) -> bytes:
+    """The Arrow IPC stream of one single-feature batch (``split_by_feature``) of records
+    from one source partition."""
+    positions = batch.positions
+    arrays: list[pa.Array] = []
+    names: list[str] = []
+    kind = "absent"
+    if feature in batch.numeric:
+        kind = "numeric"
+        arrays.append(pa.array(batch.numeric[feature], type=pa.float64()))
+        names.append("values")
+    elif feature in batch.categorical:
+        kind = "categorical"
+        labels = pa.array(batch.categorical[feature], type=pa.string(), from_pandas=True)
+        arrays.append(_narrow(labels.dictionary_encode()))
+        names.append("values")
+    if feature in batch.present:
+        arrays.append(pa.array(batch.present[feature], type=pa.bool_()))
+        names.append("present")
+    meta = {
+        "format": _FORMAT,
+        "feature": feature,
+        "kind": kind,
+        "n": batch.n_records,
+        "types": sorted(batch.types.get(feature, ())),
+        "type_first": batch.type_first.get(feature, {}),
+        "source": positions.sources[int(positions.source_ids[0])] if batch.n_records else "",
+        "partition": int(positions.partitions[0]) if batch.n_records else -1,
+        "offsets": runs(positions.offsets, step=1),
+        "timestamps": runs(timestamps, step=0),
+    }
+    fields = [pa.field(name, array.type) for name, array in zip(names, arrays, strict=True)]
+    schema = pa.schema(fields, metadata={_META_KEY: msgspec.json.encode(meta)})
+    table = pa.RecordBatch.from_arrays(arrays, schema=schema) if arrays else None
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, schema) as writer:
+        if table is not None:
+            writer.write_batch(table)
+    return sink.getvalue().to_pybytes()
+
+
+def decode_chunk(payload: bytes | None) -> ColumnChunk:
+    """Read a chunk written by ``encode_chunk``; raises ``MalformedChunk`` on anything else."""
+    if not payload:
+        raise MalformedChunk("empty message")
+    try:
+        reader = pa.ipc.open_stream(pa.py_buffer(payload))
+        meta = msgspec.json.decode(reader.schema.metadata[_META_KEY])
+        record_batch = None if reader.schema.names == [] else reader.read_next_batch()
+        return _chunk(meta, record_batch)
+    except (pa.ArrowException, msgspec.DecodeError, KeyError, TypeError) as exc:
+        raise MalformedChunk(f"not a column chunk: {exc}") from exc
+    except StopIteration as exc:
+        raise MalformedChunk("column chunk without its record batch") from exc
+
+
+def _chunk(meta: dict[str, Any], record_batch: pa.RecordBatch | None) -> ColumnChunk:
+    if meta.get("format") != _FORMAT:
+        raise MalformedChunk(f"column chunk format {meta.get('format')!r}, expected {_FORMAT}")
+    feature, kind, n = str(meta["feature"]), meta["kind"], int(meta["n"])
+    if record_batch is not None and record_batch.num_rows != n:
+        raise MalformedChunk(
+            f"column chunk of {feature!r} says {n} records, holds {record_batch.num_rows}"
+        )
+    numeric: dict[str, npt.NDArray[np.float64]] = {}
+    categorical: dict[str, npt.NDArray[np.object_]] = {}
+    present: dict[str, npt.NDArray[np.bool_]] = {}
+    if record_batch is not None:
+        columns = dict(zip(record_batch.schema.names, record_batch.columns, strict=True))
+        if kind == "numeric":
+            numeric[feature] = columns["values"].to_numpy(zero_copy_only=False)
+        elif kind == "categorical":
+            categorical[feature] = _labels(columns["values"])
+        if "present" in columns:
+            present[feature] = columns["present"].to_numpy(zero_copy_only=False)
+    offsets = unrun(meta["offsets"], n, step=1)
+    positions = SourcePositions(
+        sources=(str(meta["source"]),),
+        source_ids=np.zeros(n, dtype=np.int32),
+        partitions=np.full(n, int(meta["partition"]), dtype=np.int32),
+        offsets=offsets,
+    )
+    types = frozenset(meta["types"])
+    try:
+        batch = FeatureBatch(
+            n_records=n,
+            numeric=numeric,
+            categorical=categorical,
+            present=present,
+            types={feature: types} if types else {},
+            positions=positions,
+            type_first={feature: dict(meta["type_first"])} if meta["type_first"] else {},
+        )
+    except ValueError as exc:
+        raise MalformedChunk(f"column chunk of {feature!r}: {exc}") from exc
+    return ColumnChunk(feature, batch, unrun(meta["timestamps"], n, step=0))
+
+
+def _narrow(column: pa.DictionaryArray) -> pa.DictionaryArray:
+    """The same column with the narrowest index type its dictionary allows."""
+    size = len(column.dictionary)
+    index_type = pa.int8() if size < 2**7 else pa.int16() if size < 2**15 else pa.int32()
+    return pa.DictionaryArray.from_arrays(column.indices.cast(index_type), column.dictionary)
+
+
+def _labels(column: pa.Array) -> npt.NDArray[np.object_]:
+    """A dictionary-encoded string column as an object array, None where null."""
+    if not pa.types.is_dictionary(column.type):
+        column = column.dictionary_encode()
+    dictionary = np.empty(len(column.dictionary) + 1, dtype=object)
+    dictionary[:-1] = column.dictionary.to_pylist()
+    dictionary[-1] = None
+    codes = column.indices.fill_null(len(column.dictionary)).to_numpy(zero_copy_only=False)
+    return dictionary[codes]
