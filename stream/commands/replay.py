@@ -44,7 +44,7 @@ from driftwarden.stream.replay import (
     payload_batches,
     source_names,
 )
-from driftwarden.stream.report.page import DEFAULT_MAX_PANELS, write_page
+from driftwarden.stream.report.model import DEFAULT_MAX_PANELS
 from driftwarden.stream.report.replay_source import ReplayCollector, collect
 
 __all__ = ["register", "render_summary", "run"]
@@ -184,6 +184,8 @@ def _write_report(path: str, report: ReplayReport) -> None:
 
 
 def _write_html(args: argparse.Namespace, collector: ReplayCollector) -> None:
+    from driftwarden.stream.report.page import write_page  # matplotlib: only when asked
+
     inputs = ", ".join(args.inputs)
     profile = args.profile or "the config's reference.profile"
     data = collector.report_data(

@@ -16,6 +16,7 @@ import numpy as np
 from driftwarden.detectors.profile import FeatureProfile
 
 __all__ = [
+    "DEFAULT_MAX_PANELS",
     "SEVERITY_RANK",
     "Axis",
     "FeatureView",
@@ -27,6 +28,9 @@ __all__ = [
 
 Axis = Literal["record", "time"]
 """What a timeline's x means: a record number of the stream, or a Unix time in seconds."""
+
+DEFAULT_MAX_PANELS = 40
+"""Features drawn with charts by default (the most severe); the rest are in the overview."""
 
 SEVERITY_RANK: dict[str, int] = {"info": 1, "warning": 2, "critical": 3}
 """How severities order (0: no incident)."""

@@ -15,14 +15,13 @@ from typing import Final
 
 import numpy as np
 
-from driftwarden.stream.report.model import Axis, FeatureView, ReportData
+from driftwarden.stream.report.model import DEFAULT_MAX_PANELS, Axis, FeatureView, ReportData
 from driftwarden.stream.report.panel import feature_key, feature_panel
 from driftwarden.stream.report.thin_spots import thin_spots
 from driftwarden.stream.report.words import at, percent, verdict
 
 __all__ = ["DEFAULT_MAX_PANELS", "render_page", "sparkline", "write_page"]
 
-DEFAULT_MAX_PANELS: Final = 40
 _SPARK_W: Final = 120
 _SPARK_H: Final = 24
 
@@ -172,7 +171,7 @@ def render_page(data: ReportData, max_panels: int = DEFAULT_MAX_PANELS) -> str:
             for name in ("critical", "warning", "info")
             if severities[name]
         )
-        + f"; {data.records:,} records."
+        + (f"; {data.records:,} records." if data.records else ".")
     )
     notes = list(data.notes)
     if len(ordered) > len(shown):
