@@ -53,10 +53,9 @@ def verdict(view: FeatureView, axis: Axis) -> str:
     """
     if not view.incidents:
         return "no incident"
-    first = view.incidents[0]
-    since = at(first.onset, axis)
+    since = at(view.incidents[0].onset, axis)
     count = len(view.incidents)
-    many = f"{count} incidents, first" if count > 1 else "drifted"
+    many = f" ({count} incidents)" if count > 1 else ""
     if view.open_incident:
-        return f"drifting: {many} near {since}, still open"
-    return f"{many} near {since}, resolved"
+        return f"drifting since near {since}, still open{many}"
+    return f"drifted near {since}, resolved{many}"
