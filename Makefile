@@ -7,11 +7,11 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PYTEST_ARGS ?=
 PY_DIRS := $(wildcard detectors stream tests bench scripts)
 
-.PHONY: help venv demo test test-unit lint fmt bench kafka-start kafka-stop clean
+.PHONY: help venv chromium demo test test-unit lint fmt bench kafka-start kafka-stop clean
 
 help:
 	@echo "make demo       venv + package, then the end-to-end demo (in-process Kafka, no broker)"
-	@echo "make test       venv + package + real Kafka broker, whole test suite, broker stopped"
+	@echo "make test       venv + package + real Kafka broker + chromium, whole test suite, broker stopped"
 	@echo "make test-unit  fast unit suite only (no broker): pytest -m 'not kafka'"
 	@echo "make lint       ruff format check, ruff lint, mypy on driftwarden.detectors and driftwarden.stream"
 	@echo "make fmt        ruff format + ruff --fix"
@@ -19,6 +19,12 @@ help:
 	@echo "make kafka-start / kafka-stop   the local broker (scripts/kafka.sh)"
 
 venv: $(STAMP)
+
+# The report's browser test looks at the page in Debian's headless Chromium.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+chromium:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+		($(SUDO) apt-get update && $(SUDO) apt-get install -y chromium)
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,13 +36,13 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/driftwarden demo
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	@scripts/kafka.sh start || exit 1; \
 	status=0; $(PY) -m pytest $(PYTEST_ARGS) || status=$$?; \
 	scripts/kafka.sh stop; \
 	exit $$status
 
-test-unit: $(STAMP)
+test-unit: $(STAMP) chromium
 	$(PY) -m pytest -m "not kafka" $(PYTEST_ARGS)
 
 lint: $(STAMP)

@@ -383,6 +383,18 @@ class NumericEvidence:
         """The live-vs-reference summary of the latest kept pane's window (empty before one)."""
         return self.panes.latest(self._summary) if self.reference is not None else {}
 
+    def latest_bin_counts(self) -> list[int]:
+        """Live counts of the latest kept pane's window in the reference's full bins
+        (underflow, quantile bins, overflow), for the HTML report; empty before one."""
+        if self.reference is None:
+            return []
+
+        def counts(history: PaneHistory, h: int) -> dict[str, Any]:
+            window = history.sums(np.array([h]), self.panes.capacity)[0, NUMERIC_COLUMNS:]
+            return {"counts": [int(c) for c in window.tolist()]}
+
+        return list(self.panes.latest(counts).get("counts", []))
+
     def snapshot(self) -> dict[str, Any]:
         """JSON-serialisable state (settings excluded)."""
         reference = self.reference

@@ -32,7 +32,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"driftwarden {_version()}")
     parser.set_defaults(command=None)
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
-    from driftwarden.stream.commands import alerts_tail, config_cmd, demo, register_all, replay, run
+    from driftwarden.stream.commands import (
+        alerts_tail,
+        config_cmd,
+        demo,
+        register_all,
+        replay,
+        report,
+        run,
+    )
 
     demo.register(subparsers)
     run.register(subparsers)
@@ -40,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     config_cmd.register(subparsers)
     register_all(subparsers)
     replay.register(subparsers)
+    report.register(subparsers)
     return parser
 
 

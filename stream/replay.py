@@ -50,7 +50,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
-from driftwarden.detectors.bank import DetectorBank
+from driftwarden.detectors.bank import BankOutput, DetectorBank
 from driftwarden.detectors.feature_batch import FeatureBatch, Kind, SourcePositions
 from driftwarden.detectors.numeric_monitor import NumericMonitor
 from driftwarden.detectors.profile import Profile
@@ -374,6 +374,9 @@ class _Tally:
 class Replayer:
     """Runs the service's decoder and detector bank over ``PayloadBatch``es.
 
+    ``observer``, when given, sees every decoded batch and the bank's output for it (the
+    HTML report's ``ReplayCollector.observe``).
+
     >>> from driftwarden.detectors.feature_batch import SourcePositions
     >>> replayer = Replayer(None, DetectorSettings(schema={"missing_grace": 2}))
     >>> lines = [b'{"x": 1, "c": "a"}', b'{"x": 2, "c": "b"}', b'{oops', b'{"x": 3}',
@@ -396,9 +399,11 @@ class Replayer:
         input_section: InputSection | None = None,
         max_tallied: int = 10_000,
         detector_events: bool = False,
+        observer: Callable[[FeatureBatch, BankOutput], None] | None = None,
     ) -> None:
         self.profile = profile
         self.detector_events = detector_events
+        self.observer = observer
         options = decoder_options(settings, input_section or InputSection(), profile)
         self.decoder = Decoder(**options)
         self.bank = DetectorBank(settings, profile)
@@ -434,6 +439,8 @@ class Replayer:
             return ReplayStep([], rejected)
         self._count(result.batch)
         output = self.bank.run(result.batch)
+        if self.observer is not None:
+            self.observer(result.batch, output)
         encoded = []
         for alert in alerts_of(output, SOURCE_PREFIX + quote(source), self.detector_events):
             self.events[alert.kind] += 1

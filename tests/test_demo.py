@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import uuid
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -197,7 +198,7 @@ def test_demo_command_exits_1_when_the_report_is_not_clean(
         topics=[],
     )
     monkeypatch.setattr(demo_runner, "run_demo", lambda options, out: failing)
-    assert demo_command.run(["--records", str(MIN_RECORDS)]) == 1
+    assert demo_command.run(["--records", str(MIN_RECORDS), "--html", ""]) == 1
     assert "FAIL" in capsys.readouterr().out
 
 
@@ -215,10 +216,16 @@ def test_demo_command_defaults_and_minimum_are_the_scenarios(
 
 
 def test_demo_on_the_mock_cluster_catches_every_pitfall_without_false_alarms(
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    status = demo_command.run(["--json", "--topic-prefix", f"dw-demo-{uuid.uuid4().hex[:8]}"])
-    lines = capsys.readouterr().out.splitlines()
+    report = tmp_path / "demo-report.html"
+    prefix = f"dw-demo-{uuid.uuid4().hex[:8]}"
+    status = demo_command.run(["--json", "--topic-prefix", prefix, "--html", str(report)])
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    # The report is written and named on stderr; stdout ends with the JSON summary.
+    assert f"Report: {report.resolve()}" in captured.err
+    assert report.stat().st_size > 0
     summary = json.loads(lines[-1])
     alerts = [json.loads(line) for line in lines[:-1]]
     assert summary["failure"] is None
@@ -258,12 +265,20 @@ def test_demo_on_the_mock_cluster_catches_every_pitfall_without_false_alarms(
 
 
 def test_demo_against_the_real_broker_catches_every_pitfall(
-    kafka_bootstrap: str, capsys: pytest.CaptureFixture[str]
+    kafka_bootstrap: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     prefix = f"dw-demo-{uuid.uuid4().hex[:8]}"
+    report = tmp_path / "demo-report.html"
     try:
         status = demo_command.run(
-            ["--bootstrap-servers", kafka_bootstrap, "--topic-prefix", prefix]
+            [
+                "--bootstrap-servers",
+                kafka_bootstrap,
+                "--topic-prefix",
+                prefix,
+                "--html",
+                str(report),
+            ]
         )
         captured = capsys.readouterr()
         out = captured.out
@@ -280,4 +295,5 @@ def test_demo_against_the_real_broker_catches_every_pitfall(
         assert caught_by[pitfall] in kinds, (pitfall, caught_by[pitfall])
     assert caught_by["malformed burst"] == "DLQ: 60/60 records"
     assert "False alarms: none" in out
+    assert out.rstrip().endswith(f"Report: {report.resolve()}")
     assert status == 0

@@ -29,10 +29,11 @@ LAYERS: dict[str, int] = {
     "driftwarden.stream.leakage": 4,
     "driftwarden.stream.service": 5,
     "driftwarden.stream.replay": 5,
-    "driftwarden.stream.demo": 6,
-    "driftwarden.stream.commands": 7,
-    "driftwarden.stream.cli": 8,
-    "driftwarden.stream": 9,  # the package's own __init__, which imports nothing
+    "driftwarden.stream.report": 6,
+    "driftwarden.stream.demo": 7,
+    "driftwarden.stream.commands": 8,
+    "driftwarden.stream.cli": 9,
+    "driftwarden.stream": 10,  # the package's own __init__, which imports nothing
 }
 # The live path (consume, decode, detect, publish) never loads training-file readers, the
 # profile builder or the leakage checks, not even through another module.

@@ -4,7 +4,9 @@ Builds a training profile of generated loan applications, streams production rec
 a script of pitfalls through Kafka (librdkafka's in-process mock cluster unless
 ``--bootstrap-servers`` names a real one), runs the drift service on them, shows the alerts
 as they fire, and ends with a summary table: each pitfall, the event that caught it and
-after how many records, plus any false alarm and the DLQ count.
+after how many records, plus any false alarm and the DLQ count. Last, it writes the HTML
+report of the demo's data (``--html``, default ``driftwarden-demo-report.html`` in the
+current directory) and prints its path.
 
 Exit status: 0 every pitfall caught and no false alarm; 1 otherwise, or when Kafka or the
 service failed; 2 bad arguments (or a ``--topic-prefix`` whose input topic is not fresh);
@@ -23,13 +25,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from driftwarden.stream.demo.runner import DemoReport
+    from driftwarden.stream.demo.runner import DemoOptions, DemoReport
     from driftwarden.stream.demo.scenario import Catch
 
 __all__ = ["print_summary", "register", "run", "summary_json"]
 
 _DEFAULT_RECORDS = 80_000  # DemoOptions().records, without importing the demo for --help
 _DEFAULT_SEED = 11
+_DEFAULT_REPORT = "driftwarden-demo-report.html"  # demo.report.DEFAULT_REPORT
 
 
 def _catch_row(catch: Catch) -> list[str]:
@@ -199,7 +202,24 @@ def _command(args: argparse.Namespace) -> int:
         print(summary_json(report), file=out.stdout, flush=True)
     else:
         print_summary(out.console, report)
+    if args.html:
+        written = _write_report(options, args.html)
+        if written is None:
+            return 1
+        # With --json the last line of stdout stays the JSON summary.
+        print(f"Report: {written}", file=sys.stderr if options.json else sys.stdout)
     return 0 if report.ok else 1
+
+
+def _write_report(options: DemoOptions, path: str) -> str | None:
+    """Write the demo's HTML report; its absolute path, or None (said on stderr)."""
+    from driftwarden.stream.demo.report import write_demo_report
+
+    try:
+        return str(write_demo_report(options, path).resolve())
+    except OSError as exc:
+        print(f"driftwarden demo: cannot write the report {path}: {exc.strerror}", file=sys.stderr)
+        return None
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -246,6 +266,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--json",
         action="store_true",
         help="print each alert's raw CloudEvent JSON and a JSON summary (progress on stderr)",
+    )
+    parser.add_argument(
+        "--html",
+        metavar="FILE",
+        default=_DEFAULT_REPORT,
+        help=f"write the HTML report of the demo's data here (default {_DEFAULT_REPORT}; "
+        "an empty value writes none)",
     )
     parser.set_defaults(command=_command)
 

@@ -3,7 +3,8 @@
 Every incident event (and, with ``--detector-events``, every detector-level event) goes to
 stdout as one CloudEvents JSON line, as the service publishes it; the
 rejected records (with file and line) and a per-feature summary table go to stderr;
-``--report`` writes the summary as JSON. See docs/replay.md.
+``--report`` writes the summary as JSON, ``--html`` the HTML report (training vs the replayed
+records, feature by feature: docs/report.md). See docs/replay.md.
 
 Exit status: 0 done (events are not an error); 1 stdout closed early (``| head``); 2 an
 input or usage problem (missing file, unreadable format, empty input, a bad config or
@@ -43,6 +44,8 @@ from driftwarden.stream.replay import (
     payload_batches,
     source_names,
 )
+from driftwarden.stream.report.model import DEFAULT_MAX_PANELS
+from driftwarden.stream.report.replay_source import ReplayCollector, collect
 
 __all__ = ["register", "render_summary", "run"]
 
@@ -131,6 +134,7 @@ def _replay(args: argparse.Namespace) -> int:
     try:
         profile, settings, input_section, batch, detector_events = _setup(args)
         replayer = Replayer(profile, settings, input_section, detector_events=detector_events)
+        collector = collect(replayer) if args.html is not None else None
         encoder = RowEncoder(replayer.kinds, input_section.features_path)
         names = source_names(args.inputs)
         out = sys.stdout
@@ -146,6 +150,8 @@ def _replay(args: argparse.Namespace) -> int:
         report = replayer.report(list(args.inputs))
         if args.report is not None:
             _write_report(args.report, report)
+        if collector is not None:
+            _write_html(args, collector)
     except BrokenPipeError:
         # Whoever read stdout went away (``| head``): stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -175,6 +181,22 @@ def _write_report(path: str, report: ReplayReport) -> None:
         Path(path).write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
     except OSError as error:
         raise InputError(f"{path}: cannot write the report ({error.strerror})") from None
+
+
+def _write_html(args: argparse.Namespace, collector: ReplayCollector) -> None:
+    from driftwarden.stream.report.page import write_page  # matplotlib: only when asked
+
+    inputs = ", ".join(args.inputs)
+    profile = args.profile or "the config's reference.profile"
+    data = collector.report_data(
+        "driftwarden replay: training vs production, feature by feature",
+        f"{collector.records:,} records of {inputs} replayed against {profile}.",
+    )
+    try:
+        written = write_page(data, args.html, args.max_panels)
+    except OSError as error:
+        raise InputError(f"{args.html}: cannot write the report ({error.strerror})") from None
+    print(f"report: {written}", file=sys.stderr)
 
 
 def render_summary(report: ReplayReport, console: Console | None = None) -> None:
@@ -256,6 +278,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=f"records per decoded batch (default: kafka.consume_batch, {DEFAULT_BATCH})",
     )
     parser.add_argument("--report", metavar="FILE", help="write the summary as JSON")
+    parser.add_argument(
+        "--html", metavar="FILE", help="write the HTML report (training vs replayed records)"
+    )
+    parser.add_argument(
+        "--max-panels",
+        type=_positive,
+        default=DEFAULT_MAX_PANELS,
+        metavar="N",
+        help=f"--html: detailed panels for the N most severe features (default "
+        f"{DEFAULT_MAX_PANELS}); every feature stays in the overview",
+    )
     parser.add_argument(
         "--detector-events",
         action="store_true",
