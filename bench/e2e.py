@@ -137,6 +137,11 @@ def main() -> int:
         "to measure a patched service",
     )
     parser.add_argument(
+        "--single-stage",
+        action="store_true",
+        help="--service-command is a service from before the two stages (no columns topic)",
+    )
+    parser.add_argument(
         "--only", choices=["floor", "service", "river"], action="append", help="run only these"
     )
     args = parser.parse_args()
@@ -163,6 +168,7 @@ def main() -> int:
                 progress_every_s=args.progress_every,
                 py_spy=args.py_spy,
                 command=tuple(args.service_command.split()) if args.service_command else None,
+                single_stage=args.single_stage,
             )
             rows["service"] = service_figures(run)
         if "river" in wanted:

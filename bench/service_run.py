@@ -30,9 +30,9 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from bench.measured_process import MeasuredProcess, Sample, Usage
-from driftwarden.stream.service.topics import STATE_TOPIC_CONFIG
+from driftwarden.stream.service.topics import COLUMNS_TOPIC_CONFIG, STATE_TOPIC_CONFIG
 
-__all__ = ["ServiceRun", "run_service", "service_config"]
+__all__ = ["ROLES", "ServiceRun", "cleanup", "create_topics", "run_service", "service_config"]
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 DRIFTWARDEN = Path(sys.executable).parent / "driftwarden"
@@ -91,8 +91,10 @@ def service_config(
     run_id: str,
     progress_every_s: float,
     client: dict[str, str | int] | None = None,
+    single_stage: bool = False,
 ) -> Path:
-    """Write the service config of one run (``client``: librdkafka settings); its path."""
+    """Write the service config of one run (``client``: librdkafka settings); its path.
+    ``single_stage``: for a service from before the two stages (no columns topic)."""
     config: dict[str, Any] = {
         "kafka": {
             "bootstrap_servers": bootstrap,
@@ -115,6 +117,8 @@ def service_config(
             "metrics": {"enabled": True, "port": 0},
         },
     }
+    if not single_stage:
+        config["kafka"]["columns_topic"] = f"dwbench-{run_id}-columns"
     path = folder / f"service-{run_id}.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
@@ -168,14 +172,23 @@ def _alert_counts(bootstrap: str, alerts_topic: str) -> dict[str, int]:
     return dict(counts)
 
 
-def _create_topics(bootstrap: str, run_id: str) -> None:
-    """Create the run's alerts, DLQ and state topics and wait until each has a leader."""
+ROLES = ("alerts", "dlq", "state", "columns")
+
+
+def create_topics(bootstrap: str, run_id: str, columns_partitions: int = 4) -> None:
+    """Create the run's alerts, DLQ, state and columns topics and wait until each has a
+    leader."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
     new = []
-    for role in ("alerts", "dlq", "state"):
-        topic = NewTopic(f"dwbench-{run_id}-{role}", num_partitions=1, replication_factor=1)
+    for role in ROLES:
+        partitions = columns_partitions if role == "columns" else 1
+        topic = NewTopic(
+            f"dwbench-{run_id}-{role}", num_partitions=partitions, replication_factor=1
+        )
         if role == "state":
             topic.config = dict(STATE_TOPIC_CONFIG)
+        if role == "columns":
+            topic.config = dict(COLUMNS_TOPIC_CONFIG)
         new.append(topic)
     for future in admin.create_topics(new, operation_timeout=30).values():
         future.result(30)
@@ -196,15 +209,17 @@ def _create_topics(bootstrap: str, run_id: str) -> None:
     raise TimeoutError(f"topics of run {run_id} have no leader after 30 s")
 
 
-def _cleanup(bootstrap: str, run_id: str) -> None:
+def cleanup(bootstrap: str, run_id: str) -> None:
+    """Delete the run's topics and consumer groups (best effort)."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    topics = [f"dwbench-{run_id}-{role}" for role in ("alerts", "dlq", "state")]
+    topics = [f"dwbench-{run_id}-{role}" for role in ROLES]
     for future in admin.delete_topics(topics, operation_timeout=30).values():
         try:
             future.result(30)
         except Exception as error:  # best effort: report, never fail the run
             print(f"cleanup: {error}", file=sys.stderr)
-    for future in admin.delete_consumer_groups([f"dwbench-{run_id}"]).values():
+    groups = [f"dwbench-{run_id}{suffix}" for suffix in ("", ".split", ".detect")]
+    for future in admin.delete_consumer_groups(groups).values():
         try:
             future.result(30)
         except Exception as error:
@@ -226,6 +241,7 @@ def run_service(
     py_spy: Path | None = None,
     command: tuple[str, ...] | None = None,
     client: dict[str, str | int] | None = None,
+    single_stage: bool = False,
 ) -> ServiceRun:
     """Run the service until it has processed ``records`` records, then stop it.
 
@@ -233,10 +249,16 @@ def run_service(
     file (collapsed stacks, one ``stack count`` line each); py-spy must be installed.
     ``command`` runs instead of ``driftwarden`` (it gets ``run --config FILE``), for
     experiments with a patched service. ``client``: librdkafka settings of the service.
+    ``single_stage``: ``command`` is a service from before the two stages.
+
+    A two-stage service has processed the records once its split stage reports them all and
+    its detect stage has run every chunk split produced.
     """
     run_id = uuid.uuid4().hex[:10]
-    config = service_config(folder, bootstrap, topic, profile, run_id, progress_every_s, client)
-    _create_topics(bootstrap, run_id)
+    config = service_config(
+        folder, bootstrap, topic, profile, run_id, progress_every_s, client, single_stage
+    )
+    create_topics(bootstrap, run_id)
     log_path = folder / f"{label}-{run_id}.log"
     process = MeasuredProcess(
         [*(command or (str(DRIFTWARDEN),)), "run", "--config", str(config), *extra_args],
@@ -271,7 +293,7 @@ def run_service(
             spy.wait(60)
         snapshots = _snapshot_sizes(bootstrap, f"dwbench-{run_id}-state")
         alerts = _alert_counts(bootstrap, f"dwbench-{run_id}-alerts")
-        _cleanup(bootstrap, run_id)
+        cleanup(bootstrap, run_id)
     final: dict[str, Any] = {}
     for line in log_path.read_bytes().splitlines():
         entry = _json_line(line)
@@ -308,8 +330,9 @@ def _follow(
     next_sample = 0.0
     position = 0
     seen = 0
+    chunks_out = chunks_in = 0
     with log_path.open("rb") as log:
-        while seen < records:
+        while seen < records or chunks_in < chunks_out:
             now = time.monotonic()
             if now > deadline:
                 raise TimeoutError(f"{label}: {seen:,}/{records:,} records in {timeout_s} s")
@@ -325,9 +348,15 @@ def _follow(
             position += complete
             for line in chunk[:complete].splitlines():
                 entry = _json_line(line)
-                if entry.get("event") == "progress":
+                if entry.get("event") != "progress":
+                    continue
+                if entry.get("stage") == "detect":
+                    chunks_in = int(entry["chunks"])
+                else:
                     seen = int(entry["records"])
-                    progress.append((sample.t, seen, sample.cpu_s))
+                    chunks_out = int(entry.get("chunks", 0))
+                done = seen >= records and chunks_in >= chunks_out
+                progress.append((sample.t, seen if done else min(seen, records - 1), sample.cpu_s))
             time.sleep(0.05)
     last = process.sample()
     if last is not None:

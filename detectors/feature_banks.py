@@ -44,11 +44,22 @@ def merge_outputs(outputs: list[BankOutput]) -> BankOutput:
     )
 
 
+def _shifted(output: BankOutput, start: int) -> BankOutput:
+    """``output`` of a batch's tail from ``start``, indexed into the whole batch."""
+    if not start:
+        return output
+    return BankOutput(
+        [e.model_copy(update={"index": e.index + start}) for e in output.evidence],
+        [e.model_copy(update={"index": e.index + start}) for e in output.incidents],
+    )
+
+
 class FeatureBanks:
     """The detector state of a set of features, one ``DetectorBank`` each.
 
-    A feature gets its bank when a chunk first holds it, or at once when the profile has it
-    (so a profiled feature that never arrives is reported missing). Each bank's schema
+    A feature gets its bank when a chunk first holds it, counting from that record on, or at
+    once when the profile has it (so a profiled feature that never arrives is reported
+    missing). Each bank's schema
     reference is the profile's entry for its feature alone: a field the profile lacks is
     novel once, in its own bank, not once per partition. At most ``settings.max_features``
     banks are kept; the first feature past the cap raises ``feature.limit_reached``.
@@ -125,6 +136,13 @@ class FeatureBanks:
             if len(self.banks) >= self.settings.max_features:
                 return self._refuse(feature, batch), stamps
             bank = self.banks[feature] = DetectorBank(self.settings, self._profile_of(feature))
+            if self.profile is None or feature not in self.profile.features:
+                # A field the profile lacks is counted from its first record, wherever the
+                # batch holding it began.
+                start = int(np.argmax(batch.present[feature]))
+                output = _shifted(bank.run(tail(batch, start)), start)
+                self.marks.update(ends)
+                return output, stamps
         output = bank.run(batch)
         self.marks.update(ends)
         return output, stamps

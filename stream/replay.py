@@ -1,8 +1,10 @@
 """Replaying files of production records through the service's decode → detect path.
 
-``Replayer`` owns one ``Decoder`` and one ``DetectorBank``, configured as ``DriftService``
-configures those of a partition (``decoder_options``), and feeds them ``PayloadBatch``es
-read from files by ``payload_batches``:
+``Replayer`` owns one ``Decoder`` and the ``FeatureBanks`` of stage two (one ``DetectorBank``
+per feature), configured as ``DriftService`` configures a split partition's decoder
+(``decoder_options``) and the detect stage's banks; each decoded batch is cut per feature as
+stage one cuts it (``split_by_feature``). It feeds them ``PayloadBatch``es read from files by
+``payload_batches``:
 
 - JSON Lines: the bytes of each non-blank line (without the whitespace around it), as a
   Kafka message value would arrive; a malformed line is rejected by the decoder, like a
@@ -50,8 +52,10 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
-from driftwarden.detectors.bank import BankOutput, DetectorBank
+from driftwarden.detectors.bank import BankOutput
+from driftwarden.detectors.feature_banks import FeatureBanks, merge_outputs
 from driftwarden.detectors.feature_batch import FeatureBatch, Kind, SourcePositions
+from driftwarden.detectors.feature_split import split_by_feature
 from driftwarden.detectors.numeric_monitor import NumericMonitor
 from driftwarden.detectors.profile import Profile
 from driftwarden.detectors.settings import DetectorSettings
@@ -406,7 +410,8 @@ class Replayer:
         self.observer = observer
         options = decoder_options(settings, input_section or InputSection(), profile)
         self.decoder = Decoder(**options)
-        self.bank = DetectorBank(settings, profile)
+        # Stage two of the service: one bank per feature, fed the feature's chunk of each batch.
+        self.banks = FeatureBanks(settings, profile)
         self.kinds: Final[dict[str, str]] = dict(options["kinds"])
         self.max_tallied = max_tallied
         self.accepted = 0
@@ -438,7 +443,13 @@ class Replayer:
         if result.batch is None:
             return ReplayStep([], rejected)
         self._count(result.batch)
-        output = self.bank.run(result.batch)
+        known = self.decoder.columns.kinds.keys() | self.decoder.learned_kinds.keys()
+        output = merge_outputs(
+            [
+                self.banks.run(name, chunk)
+                for name, chunk in split_by_feature(result.batch, known).items()
+            ]
+        )
         if self.observer is not None:
             self.observer(result.batch, output)
         encoded = []
@@ -474,11 +485,12 @@ class Replayer:
 
     def report(self, inputs: list[str]) -> ReplayReport:
         """The summary so far: counts, per-feature statistics and events."""
-        statistics = self.bank.statistics()
+        statistics = self.banks.statistics()
         features = {}
         for name in sorted(self._tallies):
             tally = self._tallies[name]
-            monitor = self.bank.monitors.get(name)
+            bank = self.banks.banks.get(name)
+            monitor = bank.monitors.get(name) if bank is not None else None
             kind = tally.kind
             if monitor is not None:
                 kind = "numeric" if isinstance(monitor, NumericMonitor) else "categorical"

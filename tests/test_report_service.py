@@ -1,8 +1,7 @@
 """``driftwarden report --config``: the report of a service, read off a real broker.
 
-A service's outputs are made the way the service makes them (the decoder and bank over the
-demo's records; incident CloudEvents and a ``PartitionState`` snapshot), published to real
-topics, and the command reads them back into the page."""
+A real ``driftwarden run`` consumes the demo's records on the real broker and stops; the
+command reads its snapshots and incidents back into the page."""
 
 from __future__ import annotations
 
@@ -10,87 +9,60 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-import numpy.typing as npt
 import pytest
-import yaml
-from confluent_kafka import Producer
 
-from driftwarden.detectors.feature_batch import SourcePositions
-from driftwarden.stream.cloudevents import alerts_of
 from driftwarden.stream.commands import report as report_command
-from driftwarden.stream.demo.runner import demo_config
 from driftwarden.stream.demo.scenario import MIN_RECORDS, build_training_profile, make_scenario
-from driftwarden.stream.replay import Replayer
-from driftwarden.stream.service.partition_state import PartitionState
-from driftwarden.stream.service.state_store import state_key
+from tests.service_harness import (
+    ServiceProcess,
+    input_covered,
+    latest_snapshots,
+    make_topics,
+    produce_json,
+    records_counted,
+    split_snapshots,
+    write_config,
+)
 
 pytestmark = pytest.mark.kafka
 
 _BATCH = 2000
 
 
-def _publish_a_services_outputs(bootstrap: str, topics: dict[str, str], profile: Path) -> None:
-    """What a service that consumed the demo's records would have left on Kafka."""
-    config = demo_config(bootstrap, "x", profile, False, 2000)
-    replayer = Replayer(config.reference_profile(), config.detectors, config.input)
-    payloads = make_scenario(MIN_RECORDS, seed=5).payloads
-    producer = Producer({"bootstrap.servers": bootstrap})
-    start_ms = int(time.time() * 1000) - len(payloads)  # one record per millisecond
-    for first in range(0, len(payloads), _BATCH):
-        chunk = payloads[first : first + _BATCH]
-        lines = np.arange(first, first + len(chunk), dtype=np.int64)
-        batch = replayer.decoder.decode(chunk, _positions(topics["input"], lines)).batch
-        assert batch is not None
-        for alert in alerts_of(replayer.bank.run(batch), "/driftwarden/test", False):
-            stamp = start_ms + first + alert.record_index
-            producer.produce(
-                topics["alerts"], alert.encode(stamp), key=alert.feature, timestamp=stamp
-            )
-    state = PartitionState(
-        topics["input"], 0, replayer.bank, replayer.decoder, next_offset=len(payloads)
-    )
-    producer.produce(
-        topics["state"], state.snapshot_bytes(), key=state_key("g", topics["input"], 0)
-    )
-    assert producer.flush(30) == 0
-
-
-def _positions(topic: str, offsets: npt.NDArray[np.int64]) -> SourcePositions:
-    n = len(offsets)
-    return SourcePositions(
-        sources=(topic,),
-        source_ids=np.zeros(n, dtype=np.int32),
-        partitions=np.zeros(n, dtype=np.int32),
-        offsets=offsets,
-    )
-
-
 @pytest.fixture
 def service_config(kafka_bootstrap: str, kafka_topics: Callable[..., str], tmp_path: Path) -> Path:
-    topics = {"input": kafka_topics(), "alerts": kafka_topics(), "state": kafka_topics()}
+    """A real service (both stages) that consumed the demo's records on the real broker and
+    stopped: its snapshots on the state topic, its incidents on the alerts topic."""
+    topics = make_topics(kafka_topics, partitions=2, columns_partitions=3)
     profile = tmp_path / "training.json"
     build_training_profile(profile, n_rows=20_000, seed=1005)
-    _publish_a_services_outputs(kafka_bootstrap, topics, profile)
-    path = tmp_path / "service.yaml"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "kafka": {
-                    "bootstrap_servers": kafka_bootstrap,
-                    "input_topics": [topics["input"]],
-                    "group_id": "g",
-                    "alerts_topic": topics["alerts"],
-                    "state_topic": topics["state"],
-                },
-                "reference": {"profile": str(profile)},
-                "input": {"features_path": "features"},
-                "detectors": {"categorical": {"categorical": {"window": 2000}}},
-            }
-        ),
-        encoding="utf-8",
+    payloads = make_scenario(MIN_RECORDS, seed=5).payloads
+    produce_json(kafka_bootstrap, topics.input, payloads, partition_of=lambda i: i % 2)
+    config = write_config(
+        tmp_path / "service.yaml",
+        kafka_bootstrap,
+        topics,
+        group_id="g-" + topics.state,
+        profile=profile,
+        extra={
+            "input": {"features_path": "features"},
+            "detectors": {"categorical": {"categorical": {"window": 2000}}},
+        },
     )
-    return path
+    service = ServiceProcess(config, tmp_path / "service.log")
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            snapshots = latest_snapshots(kafka_bootstrap, topics.state)
+            dlq = sum(s["dlq_records"] for s in split_snapshots(snapshots).values())
+            done = input_covered(snapshots) == len(payloads)
+            if done and records_counted(snapshots) + dlq == len(payloads):
+                break
+            assert time.monotonic() < deadline, service.tail()
+            time.sleep(0.5)
+    finally:
+        assert service.stop() == 0, service.tail()
+    return config
 
 
 def test_report_of_a_service_shows_its_incidents_and_latest_live_window(

@@ -137,7 +137,11 @@ def decode_chunk(payload: bytes | None) -> ColumnChunk:
         meta = msgspec.json.decode(reader.schema.metadata[_META_KEY])
         record_batch = None if reader.schema.names == [] else reader.read_next_batch()
         return _chunk(meta, record_batch)
-    except (pa.ArrowException, msgspec.DecodeError, KeyError, TypeError) as exc:
+    except MalformedChunk:
+        raise
+    except (pa.ArrowException, OSError, ValueError, KeyError, TypeError) as exc:
+        # Arrow says "invalid IPC message" (OSError, ValueError), msgspec DecodeError
+        # (a ValueError), a missing metadata key KeyError, a wrong-typed one TypeError.
         raise MalformedChunk(f"not a column chunk: {exc}") from exc
     except StopIteration as exc:
         raise MalformedChunk("column chunk without its record batch") from exc

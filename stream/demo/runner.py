@@ -88,6 +88,7 @@ def demo_config(
                 "alerts_topic": f"{prefix}.alerts",
                 "dlq_topic": f"{prefix}.dlq",
                 "state_topic": f"{prefix}.state",
+                "columns_topic": f"{prefix}.columns",
                 "create_topics": real_cluster,
                 "consume_batch": _CONSUME_BATCH,
                 "consume_timeout_s": 0.2,
@@ -226,8 +227,9 @@ def _run(
     out.phase(f"Producing {options.records:,} records to {topic}, with pitfalls:")
     for pitfall in scenario.pitfalls:
         out.note(f"record {pitfall.start:>7,}  {pitfall.name:<20} {pitfall.description}")
-    # The service reads the state topic before it ever writes it: the mock must have it.
-    create = [] if real_cluster else [config.kafka.state_topic]
+    # The service reads the state topic before it ever writes it, and its detect stage
+    # subscribes to the columns topic before split writes it: the mock must have both.
+    create = [] if real_cluster else [config.kafka.state_topic, config.kafka.columns_topic]
     produce_records(bootstrap, topic, scenario.payloads, create=create)
     out.phase("Running driftwarden on them; alerts as they fire:")
     alerts = TopicReader(bootstrap, config.kafka.alerts_topic)
@@ -261,6 +263,7 @@ def _run(
             config.kafka.alerts_topic,
             config.kafka.dlq_topic,
             config.kafka.state_topic,
+            config.kafka.columns_topic,
         ],
     )
 

@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from driftwarden.detectors.bank import BankOutput, DetectorBank
+from driftwarden.detectors.feature_banks import FeatureBanks
 from driftwarden.detectors.feature_batch import FeatureBatch
 from driftwarden.detectors.profile import FeatureProfile, Profile
 from driftwarden.stream.replay import Replayer
@@ -75,7 +76,7 @@ class ReplayCollector:
     def __init__(
         self,
         profile: Profile | None,
-        bank: DetectorBank,
+        bank: FeatureBanks | DetectorBank,
         capacity: int = 240,
         max_labels: int = 64,
         max_features: int = 5000,
@@ -113,7 +114,7 @@ class ReplayCollector:
             self.events.setdefault(incident.feature, Counter())[incident.type.value] += 1
             self.book.add(incident.model_dump(mode="json"), float(incident.records_seen))
         statistics = self.bank.statistics()
-        x = float(self.bank.records_seen)
+        x = float(self.records)
         for name in self._tracks:
             stats = statistics.get(name, {})
             point = {key: stats.get(key) for key in _TIMELINE_STATISTICS}
@@ -267,6 +268,6 @@ def collect(replayer: Replayer) -> ReplayCollector:
     >>> collect(replayer).observe == replayer.observer
     True
     """
-    collector = ReplayCollector(replayer.profile, replayer.bank)
+    collector = ReplayCollector(replayer.profile, replayer.banks)
     replayer.observer = collector.observe
     return collector

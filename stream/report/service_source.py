@@ -1,9 +1,9 @@
 """What a running or stopped service left on Kafka, read for the report: each feature's
 latest live state from the state topic, and the events on the alerts topic in a time range.
 
-``read_live_state`` is the one place that knows the state topic's snapshot format (today one
-``PartitionState`` per input partition, each with a bank of every feature); everything after
-it works from ``LiveFeatureState``, one per feature.
+``read_live_state`` is the one place that knows the state topic's snapshot format (stage two's
+``DetectState``: one per columns-topic partition, with the bank of each of its features);
+everything after it works from ``LiveFeatureState``, one per feature.
 """
 
 from __future__ import annotations
@@ -20,8 +20,7 @@ from driftwarden.detectors.numeric_evidence import NumericEvidence
 from driftwarden.detectors.profile import Profile
 from driftwarden.stream.cloudevents import MalformedEvent, parse_event
 from driftwarden.stream.config import ServiceConfig
-from driftwarden.stream.decoding.decoder_options import decoder_options
-from driftwarden.stream.service.partition_state import PartitionState
+from driftwarden.stream.service.detect_stage import DetectState
 from driftwarden.stream.service.state_store import read_latest, state_key
 
 __all__ = ["LiveFeatureState", "read_alert_events", "read_live_state"]
@@ -46,43 +45,39 @@ class LiveFeatureState:
 def read_live_state(
     config: ServiceConfig, profile: Profile | None, timeout_s: float = 60.0
 ) -> dict[str, LiveFeatureState]:
-    """Each feature's latest live state from the service's snapshots on the state topic.
+    """Each feature's latest live state from the detect stage's snapshots on the state topic.
 
-    Reads the snapshot of every partition of ``kafka.input_topics`` (a partition without one
-    is skipped) and restores its bank. With several partitions, a feature's window counts
-    are summed and its statistics and summary are the last partition's (each partition
-    sees a sample of the same stream). Raises ``KafkaException`` or ``TimeoutError`` when
-    Kafka does not answer, ``ValueError`` on a snapshot of another format.
+    Reads the snapshot of every partition of ``kafka.columns_topic`` (a partition without one
+    is skipped) and restores its banks: one per feature, fed by every input partition.
+    Raises ``KafkaException`` or ``TimeoutError`` when Kafka does not answer, ``ValueError``
+    on a snapshot of another format.
     """
     client = config.librdkafka()
+    topic, group = config.kafka.columns_topic, f"{config.kafka.group_id}.detect"
     probe = Consumer({**client, "group.id": f"driftwarden-report-{uuid.uuid4().hex[:8]}"})
     try:
-        keys = []
-        for topic in config.kafka.input_topics:
-            described = probe.list_topics(topic, timeout=timeout_s).topics.get(topic)
-            if described is None or described.error is not None:
-                continue
-            keys += [state_key(config.kafka.group_id, topic, p) for p in described.partitions]
+        described = probe.list_topics(topic, timeout=timeout_s).topics.get(topic)
+        keys = (
+            [state_key(group, topic, p) for p in described.partitions]
+            if described is not None and described.error is None
+            else []
+        )
     finally:
         probe.close()
     saved = read_latest(client, config.kafka.state_topic, keys, timeout_s)
-    options = decoder_options(config.detectors, config.input, profile)
     live: dict[str, LiveFeatureState] = {}
     for key in sorted(saved):
-        bank = PartitionState.restore(saved[key], config.detectors, profile, options).bank
-        statistics = bank.statistics()
-        for name, monitor in bank.monitors.items():
+        banks = DetectState.restore(saved[key], config.detectors, profile).banks
+        for name, bank in banks.banks.items():
+            monitor = bank.monitors.get(name)
             state = live.setdefault(name, LiveFeatureState())
-            state.statistics = statistics.get(name, {})
-            evidence = monitor.evidence
+            state.statistics = bank.statistics().get(name, {})
+            evidence = monitor.evidence if monitor is not None else None
             if evidence is None:
                 continue
             state.summary = evidence.latest_summary()
             if isinstance(evidence, NumericEvidence):
-                counts = evidence.latest_bin_counts()
-                if state.bin_counts and len(counts) == len(state.bin_counts):
-                    counts = [a + b for a, b in zip(state.bin_counts, counts, strict=True)]
-                state.bin_counts = counts
+                state.bin_counts = evidence.latest_bin_counts()
     log.info("report_state_read", snapshots=len(saved), features=len(live))
     return live
 

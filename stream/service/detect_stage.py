@@ -54,6 +54,7 @@ class DetectState:
     banks: FeatureBanks
     next_offset: int | None = None
     bad_chunks: int = 0
+    foreign_chunks: int = 0
 
     @property
     def owner(self) -> Owner:
@@ -70,6 +71,7 @@ class DetectState:
                 "partition": self.partition,
                 "next_offset": self.next_offset,
                 "bad_chunks": self.bad_chunks,
+                "foreign_chunks": self.foreign_chunks,
                 "banks": self.banks.snapshot(),
             }
         )
@@ -87,6 +89,7 @@ class DetectState:
             banks=FeatureBanks.restore(state["banks"], settings, profile, dedupe=True),
             next_offset=state["next_offset"],
             bad_chunks=state["bad_chunks"],
+            foreign_chunks=state.get("foreign_chunks", 0),
         )
 
 
@@ -115,6 +118,23 @@ class DetectPath:
         self.stats = stats
         self.metrics = metrics
         self.detector_events = config.alerts.detector_events
+        self.input_topics = frozenset(config.kafka.input_topics)
+        self._foreign_reported: set[str] = set()
+
+    def _foreign(self, state: DetectState, msg: Message, source: str) -> None:
+        """A chunk of a topic this service does not read: another service shares the
+        columns topic. Skipped (it is that service's), said once per topic."""
+        state.foreign_chunks += 1
+        if source not in self._foreign_reported and len(self._foreign_reported) < 100:
+            self._foreign_reported.add(source)
+            log.warning(
+                "foreign_column_chunk",
+                topic=state.topic,
+                partition=state.partition,
+                offset=msg.offset(),
+                source=source,
+                fix="give each service its own kafka.columns_topic",
+            )
 
     def process(self, state: DetectState, group: list[Message]) -> int:
         """Run ``group`` (chunks of ``state``'s partition, in offset order): each feature's
@@ -122,13 +142,19 @@ class DetectPath:
         many messages it covered."""
         by_feature: dict[str, list[Piece]] = {}
         for msg in group:
+            if msg.value() is None:
+                continue  # a tombstone carries no records (the demo creates topics with one)
             try:
                 chunk = decode_chunk(msg.value())
             except MalformedChunk as exc:
                 self._dead_letter(state, msg, str(exc))
                 continue
-            by_feature.setdefault(chunk.feature, []).append((chunk.batch, chunk.timestamps))
             self.stats.chunks_in += 1
+            source = chunk.batch.positions.sources[0] if chunk.batch.n_records else ""
+            if source not in self.input_topics:
+                self._foreign(state, msg, source)
+                continue
+            by_feature.setdefault(chunk.feature, []).append((chunk.batch, chunk.timestamps))
         last = int(group[-1].offset() or 0)
         for feature, chunks in by_feature.items():
             output, stamps = state.banks.run_chunks(feature, chunks)
