@@ -63,8 +63,8 @@ def msgpack_encode(feature: str, batch: FeatureBatch, stamps: np.ndarray) -> byt
             "n": batch.n_records,
             "values": values,
             "present": np.packbits(batch.present[feature]).tobytes(),
-            "offsets": runs(batch.positions.offsets, 1),
-            "timestamps": runs(stamps, 0),
+            "offsets": runs(batch.positions.offsets, 1).tobytes(),
+            "timestamps": runs(stamps, 0).tobytes(),
         }
     )
 
@@ -79,7 +79,9 @@ def msgpack_decode(payload: bytes) -> Any:
         labels = np.array(values["dictionary"], dtype=object)
         column = labels[np.frombuffer(values["codes"], dtype=np.int32)]
     present = np.unpackbits(np.frombuffer(chunk["present"], np.uint8))[:n].astype(bool)
-    return column, present, unrun(chunk["offsets"], n, 1), unrun(chunk["timestamps"], n, 0)
+    offsets = np.frombuffer(chunk["offsets"], np.int64).reshape(-1, 2)
+    stamps = np.frombuffer(chunk["timestamps"], np.int64).reshape(-1, 2)
+    return column, present, unrun(offsets, n, 1), unrun(stamps, n, 0)
 
 
 def measure(

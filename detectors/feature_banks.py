@@ -125,27 +125,34 @@ class FeatureBanks:
         if not streams:
             return _NOTHING, _NO_STAMPS
         pieces = list(streams.values())
-        if len(pieces) == 1 and len(pieces[0]) == 1:
-            ((batch, stamps),) = pieces[0]
-        else:
-            batch, stamps = merge_by_time(pieces, feature)
+        # One partition's chunks run one after the other (a bank decides alike however a
+        # stream is cut); several partitions' are merged by time first.
+        sequence = pieces[0] if len(pieces) == 1 else [merge_by_time(pieces, feature)]
+        outputs, base = [], 0
+        for batch, _stamps in sequence:
+            outputs.append(_shifted(self._run_one(feature, batch), base))
+            base += batch.n_records
+        self.marks.update(ends)
+        stamps = sequence[0][1] if len(sequence) == 1 else np.concatenate([s for _, s in sequence])
+        return BankOutput(
+            [e for output in outputs for e in output.evidence],
+            [e for output in outputs for e in output.incidents],
+        ), stamps
+
+    def _run_one(self, feature: str, batch: FeatureBatch) -> BankOutput:
         bank = self.banks.get(feature)
         if bank is None:
             if not self._wanted(feature, batch):
-                return _NOTHING, _NO_STAMPS
+                return _NOTHING
             if len(self.banks) >= self.settings.max_features:
-                return self._refuse(feature, batch), stamps
+                return self._refuse(feature, batch)
             bank = self.banks[feature] = DetectorBank(self.settings, self._profile_of(feature))
             if self.profile is None or feature not in self.profile.features:
                 # A field the profile lacks is counted from its first record, wherever the
                 # batch holding it began.
                 start = int(np.argmax(batch.present[feature]))
-                output = _shifted(bank.run(tail(batch, start)), start)
-                self.marks.update(ends)
-                return output, stamps
-        output = bank.run(batch)
-        self.marks.update(ends)
-        return output, stamps
+                return _shifted(bank.run(tail(batch, start)), start)
+        return bank.run(batch)
 
     def records_seen(self) -> dict[str, int]:
         """Records each feature's bank has counted."""
@@ -187,12 +194,11 @@ class FeatureBanks:
 
     @staticmethod
     def _mark(feature: str, batch: FeatureBatch) -> Mark | None:
-        """The mark of a chunk of one source partition (None for a mixed batch)."""
+        """The mark of a chunk, which holds records of one source partition (stage one cuts
+        it so); None for a batch whose ends are of different partitions."""
         positions = batch.positions
         ids, partitions = positions.source_ids, positions.partitions
-        if ids[0] != ids[-1] or partitions[0] != partitions[-1]:
-            return None
-        if not (np.all(ids == ids[0]) and np.all(partitions == partitions[0])):
+        if len(positions.sources) != 1 or partitions[0] != partitions[-1]:
             return None
         return (feature, positions.sources[int(ids[0])], int(partitions[0]))
 

@@ -10,6 +10,7 @@ counts every record whether or not the record holds the feature.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -116,55 +117,68 @@ def merge_by_time(streams: list[list[Piece]], feature: str) -> Piece:
     """
     pieces = [piece for stream in streams for piece in stream]
     batches = [batch for batch, _ in pieces]
-    keys = np.concatenate(
-        [np.maximum.accumulate(np.concatenate([s for _, s in stream])) for stream in streams]
-    )
-    order = np.argsort(keys, kind="stable")
     sizes = [batch.n_records for batch in batches]
+    n = sum(sizes)
     starts = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
-    where = np.empty(len(order), dtype=np.int64)
-    where[order] = np.arange(len(order))  # merged position of each concatenated record
+    order: npt.NDArray[np.intp] | None = None  # one stream: its order, nothing to sort
+    where = np.arange(n)
+    if len(streams) > 1:
+        keys = np.concatenate(
+            [np.maximum.accumulate(np.concatenate([s for _, s in stream])) for stream in streams]
+        )
+        order = np.argsort(keys, kind="stable")
+        where = np.empty(n, dtype=np.int64)
+        where[order] = np.arange(n)  # merged position of each concatenated record
+
+    def take(parts: list[npt.NDArray[Any]]) -> npt.NDArray[Any]:
+        joined = np.concatenate(parts)
+        return joined if order is None else joined[order]
+
     numeric: dict[str, npt.NDArray[np.float64]] = {}
     categorical: dict[str, npt.NDArray[np.object_]] = {}
     present: dict[str, npt.NDArray[np.bool_]] = {}
     if any(feature in b.numeric for b in batches):
-        numeric[feature] = np.concatenate(
+        numeric[feature] = take(
             [b.numeric.get(feature, np.full(b.n_records, np.nan)) for b in batches]
-        )[order]
+        )
     if any(feature in b.categorical for b in batches):
-        categorical[feature] = np.concatenate(
+        categorical[feature] = take(
             [b.categorical.get(feature, np.full(b.n_records, None, dtype=object)) for b in batches]
-        )[order]
+        )
     if any(feature in b.present for b in batches):
-        present[feature] = np.concatenate(
+        present[feature] = take(
             [b.present.get(feature, np.zeros(b.n_records, dtype=bool)) for b in batches]
-        )[order]
+        )
     types = frozenset().union(*(b.types.get(feature, frozenset()) for b in batches))
     firsts: dict[str, int] = {}
     for batch, start in zip(batches, starts, strict=True):
         for json_type, first in batch.type_first.get(feature, {}).items():
-            at = int(where[start + first]) if first < batch.n_records else len(order)
+            at = int(where[start + first]) if first < batch.n_records else n
             firsts[json_type] = min(firsts.get(json_type, at), at)
     if types and firsts.keys() != types:
         firsts = {}  # some piece did not say where: leave it unknown
     sources = sorted({s for b in batches for s in b.positions.sources})
-    index = {source: i for i, source in enumerate(sources)}
-    positions = SourcePositions(
-        sources=tuple(sources),
-        source_ids=np.concatenate(
+    if all(b.positions.sources == (sources[0],) for b in batches):
+        source_ids = take([b.positions.source_ids for b in batches])
+    else:
+        index = {source: i for i, source in enumerate(sources)}
+        source_ids = take(
             [
                 np.asarray([index[s] for s in b.positions.sources], np.int32)[
                     b.positions.source_ids
                 ]
                 for b in batches
             ]
-        )[order],
-        partitions=np.concatenate([b.positions.partitions for b in batches])[order],
-        offsets=np.concatenate([b.positions.offsets for b in batches])[order],
+        )
+    positions = SourcePositions(
+        sources=tuple(sources),
+        source_ids=source_ids,
+        partitions=take([b.positions.partitions for b in batches]),
+        offsets=take([b.positions.offsets for b in batches]),
     )
-    stamps = np.concatenate([stamps for _, stamps in pieces])[order]
+    stamps = take([stamps for _, stamps in pieces])
     merged = FeatureBatch(
-        n_records=len(order),
+        n_records=n,
         numeric=numeric,
         categorical=categorical,
         present=present,

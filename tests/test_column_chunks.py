@@ -103,12 +103,12 @@ def test_the_aligner_releases_records_in_event_time_order_across_partitions() ->
     now[0] = 0.6
     aligner.add(("t", 2), [_Message(t) for t in range(0, 20)])
     released = aligner.release(lambda owner: False)
-    assert {owner[1]: len(m) for owner, m in released} == {0: 10, 1: 10, 2: 10}
+    assert {owner[1]: len(m) for owner, m, _ in released} == {0: 10, 1: 10, 2: 10}
     assert aligner.held == 90 + 10
     # A partition that lags yet delivers nothing holds the others for max_wait_s only.
     assert aligner.release(lambda owner: owner[1] == 1, now=1.0) == []
     released = aligner.release(lambda owner: owner[1] == 1, now=1.7)
-    assert {owner[1]: len(m) for owner, m in released} == {0: 10, 2: 10}
+    assert {owner[1]: len(m) for owner, m, _ in released} == {0: 10, 2: 10}
 
 
 def test_an_aligner_forgets_a_revoked_partition() -> None:

@@ -7,10 +7,12 @@ reads them back into single-feature ``FeatureBatch``es. A chunk holds:
 - ``values``: float64 (NaN for missing) for a numeric feature; a dictionary-encoded string
   column (null for missing) for a categorical one; no column when no record has the field;
 - ``present``: a bit per record, when the batch had a presence mask for the field;
-- in the schema's metadata (key ``driftwarden``, JSON): the feature, record count, observed
-  JSON types and where each was first met, the source topic and partition, the offsets as
-  runs of consecutive offsets, and the record timestamps as runs of equal values (Kafka
-  producers stamp many records with the same millisecond), with their range.
+- in the schema's metadata: under ``driftwarden`` (JSON) the feature, record count, observed
+  JSON types and where each was first met, the source topic and partition; under
+  ``driftwarden.offsets`` the offsets as runs of consecutive offsets, and under
+  ``driftwarden.timestamps`` the record timestamps as runs of equal values (Kafka producers
+  stamp many records with the same millisecond), each as little-endian int64
+  ``(index, first value)`` pairs.
 
 Offsets and timestamps are per batch, not per value, so their runs keep a chunk small: its
 size is about 8 bytes per record for a numeric feature, 1 to 4 for a categorical one, plus a
@@ -19,6 +21,7 @@ fixed header (``bench/column_chunks.py`` measures it against a msgpack encoding)
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +35,8 @@ from driftwarden.detectors.feature_batch import FeatureBatch, SourcePositions
 __all__ = ["ColumnChunk", "MalformedChunk", "decode_chunk", "encode_chunk", "runs", "unrun"]
 
 _META_KEY = b"driftwarden"
+_OFFSETS_KEY = b"driftwarden.offsets"
+_TIMESTAMPS_KEY = b"driftwarden.timestamps"
 _FORMAT = 1
 _NO_TIMESTAMP = -1
 
@@ -56,35 +61,54 @@ class ColumnChunk:
         return (int(known.min()), int(known.max())) if known.size else None
 
 
-def runs(values: npt.NDArray[np.int64], step: int) -> list[list[int]]:
-    """``values`` as ``[index, value]`` pairs opening each run in which every value is the
-    one before plus ``step`` (1: consecutive offsets; 0: equal timestamps).
+def runs(values: npt.NDArray[np.int64], step: int) -> npt.NDArray[np.int64]:
+    """``values`` as ``(index, value)`` pairs (rows) opening each run in which every value is
+    the one before plus ``step`` (1: consecutive offsets; 0: equal timestamps).
 
-    >>> runs(np.array([5, 6, 7, 10, 11]), step=1)
+    >>> runs(np.array([5, 6, 7, 10, 11]), step=1).tolist()
     [[0, 5], [3, 10]]
     >>> unrun(runs(np.array([5, 6, 7, 10, 11]), 1), 5, step=1).tolist()
     [5, 6, 7, 10, 11]
     """
     if values.size == 0:
-        return []
+        return np.empty((0, 2), dtype=np.int64)
     starts = np.flatnonzero(np.diff(values) != step) + 1
     starts = np.concatenate(([0], starts))
-    return np.stack((starts, values[starts]), axis=1).tolist()
+    return np.stack((starts, values[starts]), axis=1).astype(np.int64)
 
 
-def unrun(pairs: list[list[int]], n: int, step: int) -> npt.NDArray[np.int64]:
-    """The ``n`` values that ``runs`` encoded as ``pairs``."""
-    out = np.empty(n, dtype=np.int64)
+def unrun(table: npt.NDArray[np.int64], n: int, step: int) -> npt.NDArray[np.int64]:
+    """The ``n`` values that ``runs`` encoded as ``table``."""
     if n == 0:
-        return out
-    if not pairs or pairs[0][0] != 0:
+        return np.empty(0, dtype=np.int64)
+    if table.ndim != 2 or table.shape[1] != 2 or not len(table) or table[0, 0] != 0:
         raise MalformedChunk("value runs do not start at record 0")
-    bounds = [index for index, _ in pairs[1:]] + [n]
-    for (start, first), end in zip(pairs, bounds, strict=True):
-        if not 0 <= start < end <= n:
-            raise MalformedChunk(f"value run [{start}, {end}) is out of 0..{n}")
-        out[start:end] = first + step * np.arange(end - start, dtype=np.int64)
-    return out
+    starts, firsts = table[:, 0], table[:, 1]
+    lengths = np.diff(np.append(starts, n))
+    if np.any(lengths <= 0):
+        raise MalformedChunk(f"value runs {starts.tolist()[:10]}... are not increasing within {n}")
+    if step == 0:
+        return np.repeat(firsts, lengths)
+    return np.repeat(firsts - step * starts, lengths) + step * np.arange(n, dtype=np.int64)
+
+
+class _LastRuns:
+    """The raw runs of the arrays last encoded: a batch's chunks share their offsets and
+    timestamps arrays, so each is cut into runs once, not once per feature."""
+
+    def __init__(self) -> None:
+        self._last: dict[int, tuple[npt.NDArray[np.int64], bytes]] = {}
+
+    def of(self, values: npt.NDArray[np.int64], step: int) -> bytes:
+        hit = self._last.get(step)
+        if hit is not None and hit[0] is values:
+            return hit[1]
+        raw = runs(values, step).astype("<i8").tobytes()
+        self._last[step] = (values, raw)
+        return raw
+
+
+_RUNS = _LastRuns()
 
 
 def encode_chunk(feature: str, batch: FeatureBatch, timestamps: npt.NDArray[np.int64]) -> bytes:
@@ -115,11 +139,16 @@ def encode_chunk(feature: str, batch: FeatureBatch, timestamps: npt.NDArray[np.i
         "type_first": batch.type_first.get(feature, {}),
         "source": positions.sources[int(positions.source_ids[0])] if batch.n_records else "",
         "partition": int(positions.partitions[0]) if batch.n_records else -1,
-        "offsets": runs(positions.offsets, step=1),
-        "timestamps": runs(timestamps, step=0),
     }
     fields = [pa.field(name, array.type) for name, array in zip(names, arrays, strict=True)]
-    schema = pa.schema(fields, metadata={_META_KEY: msgspec.json.encode(meta)})
+    # The runs as raw little-endian int64 pairs: a chunk of a fast producer has a run of
+    # timestamps per millisecond, too many to write and parse as JSON numbers.
+    metadata = {
+        _META_KEY: msgspec.json.encode(meta),
+        _OFFSETS_KEY: _RUNS.of(positions.offsets, step=1),
+        _TIMESTAMPS_KEY: _RUNS.of(timestamps, step=0),
+    }
+    schema = pa.schema(fields, metadata=metadata)
     table = pa.RecordBatch.from_arrays(arrays, schema=schema) if arrays else None
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, schema) as writer:
@@ -134,7 +163,11 @@ def decode_chunk(payload: bytes | None) -> ColumnChunk:
         raise MalformedChunk("empty message")
     try:
         reader = pa.ipc.open_stream(pa.py_buffer(payload))
-        meta = msgspec.json.decode(reader.schema.metadata[_META_KEY])
+        metadata = reader.schema.metadata
+        meta = msgspec.json.decode(metadata[_META_KEY])
+        n = int(meta["n"])
+        meta["offsets"] = _values(metadata[_OFFSETS_KEY], n, 1)
+        meta["timestamps"] = _values(metadata[_TIMESTAMPS_KEY], n, 0)
         record_batch = None if reader.schema.names == [] else reader.read_next_batch()
         return _chunk(meta, record_batch)
     except MalformedChunk:
@@ -145,6 +178,17 @@ def decode_chunk(payload: bytes | None) -> ColumnChunk:
         raise MalformedChunk(f"not a column chunk: {exc}") from exc
     except StopIteration as exc:
         raise MalformedChunk("column chunk without its record batch") from exc
+
+
+@functools.lru_cache(maxsize=64)
+def _values(raw: bytes, n: int, step: int) -> npt.NDArray[np.int64]:
+    """The values of raw runs; every chunk of a batch carries the same ones, so they are
+    worked out once (read-only: shared by the chunks)."""
+    if len(raw) % 16:
+        raise MalformedChunk(f"value runs of {len(raw)} bytes, not whole int64 pairs")
+    values = unrun(np.frombuffer(raw, dtype="<i8").reshape(-1, 2).astype(np.int64), n, step)
+    values.flags.writeable = False
+    return values
 
 
 def _chunk(meta: dict[str, Any], record_batch: pa.RecordBatch | None) -> ColumnChunk:
@@ -166,7 +210,7 @@ def _chunk(meta: dict[str, Any], record_batch: pa.RecordBatch | None) -> ColumnC
             categorical[feature] = _labels(columns["values"])
         if "present" in columns:
             present[feature] = columns["present"].to_numpy(zero_copy_only=False)
-    offsets = unrun(meta["offsets"], n, step=1)
+    offsets = meta["offsets"]
     positions = SourcePositions(
         sources=(str(meta["source"]),),
         source_ids=np.zeros(n, dtype=np.int32),
@@ -186,7 +230,7 @@ def _chunk(meta: dict[str, Any], record_batch: pa.RecordBatch | None) -> ColumnC
         )
     except ValueError as exc:
         raise MalformedChunk(f"column chunk of {feature!r}: {exc}") from exc
-    return ColumnChunk(feature, batch, unrun(meta["timestamps"], n, step=0))
+    return ColumnChunk(feature, batch, meta["timestamps"])
 
 
 def _narrow(column: pa.DictionaryArray) -> pa.DictionaryArray:

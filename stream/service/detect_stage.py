@@ -215,6 +215,7 @@ class DetectStage:
     ) -> None:
         self.config = config
         self.profile = profile
+        self.compression = "lz4"
         self.topics = [config.kafka.columns_topic]
         self.source = source
         self.dlq_record_limit = dlq_record_limit

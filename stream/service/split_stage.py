@@ -16,6 +16,7 @@ from typing import Any, Final
 
 import msgspec
 import numpy as np
+import numpy.typing as npt
 import structlog
 from confluent_kafka import Message
 
@@ -108,9 +109,11 @@ class SplitPath:
         self.stats = stats
         self.metrics = metrics
 
-    def process(self, state: SplitState, group: list[Message]) -> int:
-        """Decode ``group`` (records of ``state``'s partition, in offset order) and produce
-        its chunks; returns how many records it covered."""
+    def process(
+        self, state: SplitState, group: list[Message], stamps: npt.NDArray[np.int64]
+    ) -> int:
+        """Decode ``group`` (records of ``state``'s partition, in offset order, with their
+        timestamps) and produce its chunks; returns how many records it covered."""
         started = time.perf_counter()
         n = len(group)
         payloads = list(map(Message.value, group))
@@ -127,17 +130,13 @@ class SplitPath:
         state.dlq_records += len(result.rejected)
         self.stats.dlq += len(result.rejected)
         if result.batch is not None:
-            stamps = np.fromiter(
-                (ts if kind else -1 for kind, ts in map(Message.timestamp, group)),
-                dtype=np.int64,
-                count=n,
-            )[result.accepted_index]
+            accepted_stamps = np.maximum(stamps, -1)[result.accepted_index]
             last = int(offsets[-1])
             known = state.decoder.columns.kinds.keys() | state.decoder.learned_kinds.keys()
             for feature, chunk in split_by_feature(result.batch, known).items():
                 self.producer.produce(
                     self.columns_topic,
-                    encode_chunk(feature, chunk, stamps),
+                    encode_chunk(feature, chunk, accepted_stamps),
                     key=feature.encode(),
                     owner=state.owner,
                     source_offset=last,
@@ -189,6 +188,7 @@ class SplitStage:
         metrics: ServiceMetrics,
     ) -> None:
         self.config = config
+        self.compression = "none"
         self.topics = list(config.kafka.input_topics)
         self.options = decoder_options(config.detectors, config.input, profile)
         self.dlq_record_limit = dlq_record_limit
@@ -223,10 +223,10 @@ class SplitStage:
         for owner, group in group_by_partition(messages).items():
             self.aligner.add(owner, group)
         processed = 0
-        for owner, group in self.aligner.release(has_more):
+        for owner, group, stamps in self.aligner.release(has_more):
             state = state_of(owner)
             assert isinstance(state, SplitState)
-            processed += self._path.process(state, group)
+            processed += self._path.process(state, group, stamps)
         return processed
 
     def forget(self, owner: Owner) -> None:

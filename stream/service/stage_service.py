@@ -65,6 +65,8 @@ class Stage(Protocol):
         ...
 
     topics: list[str]
+    compression: str
+    """The producer's ``compression.type``."""
 
     def open(self, producer: TrackedProducer) -> None:
         """Bind the stage's outputs to the producer (once, before the first batch)."""
@@ -198,7 +200,8 @@ class StageService:
                 "enable.idempotence": True,
                 "acks": "all",
                 "linger.ms": 5,
-                "compression.type": "lz4",
+                # Column chunks are mostly float64 bits, which lz4 barely shrinks.
+                "compression.type": self.stage.compression,
                 # Snapshots of many features exceed librdkafka's 1 MB default; the state
                 # topic is created with the same 16 MiB limit (stream/topics.py).
                 "message.max.bytes": 16 * 1024 * 1024,

@@ -19,6 +19,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import chain
+from operator import methodcaller
 
 import numpy as np
 import numpy.typing as npt
@@ -29,15 +31,17 @@ from driftwarden.stream.service.delivery import Owner
 __all__ = ["TimeAligner", "timestamps_of"]
 
 _UNKNOWN = np.iinfo(np.int64).min  # no timestamp: released at once
+_TIMESTAMP = methodcaller("timestamp")  # (type, ms); type 0: none
 
 
 def timestamps_of(messages: list[Message]) -> npt.NDArray[np.int64]:
     """Each message's timestamp in ms (``_UNKNOWN`` when the broker gave none)."""
-    return np.fromiter(
-        (ts if kind else _UNKNOWN for kind, ts in (m.timestamp() for m in messages)),
-        dtype=np.int64,
-        count=len(messages),
+    if not messages:
+        return np.empty(0, dtype=np.int64)
+    flat = np.fromiter(
+        chain.from_iterable(map(_TIMESTAMP, messages)), dtype=np.int64, count=2 * len(messages)
     )
+    return np.where(flat[0::2] != 0, flat[1::2], _UNKNOWN)
 
 
 @dataclass(slots=True)
@@ -60,11 +64,11 @@ class TimeAligner:
     >>> aligner = TimeAligner(max_wait_s=60.0)
     >>> aligner.add(("t", 0), [Msg(1), Msg(2), Msg(9)])
     >>> aligner.add(("t", 1), [Msg(3), Msg(4)])
-    >>> [(owner[1], len(m)) for owner, m in aligner.release(lambda owner: False, now=0.0)]
+    >>> [(owner[1], len(m)) for owner, m, _ in aligner.release(lambda owner: False, now=0.0)]
     [(0, 2), (1, 2)]
-    >>> [(owner[1], len(m)) for owner, m in aligner.release(lambda owner: True, now=1.0)]
+    >>> [(owner[1], len(m)) for owner, m, _ in aligner.release(lambda owner: True, now=1.0)]
     []
-    >>> [(owner[1], len(m)) for owner, m in aligner.release(lambda owner: False, now=2.0)]
+    >>> [(owner[1], len(m)) for owner, m, _ in aligner.release(lambda owner: False, now=2.0)]
     [(0, 1)]
     """
 
@@ -102,8 +106,9 @@ class TimeAligner:
 
     def release(
         self, has_more: Callable[[Owner], bool], now: float | None = None
-    ) -> list[tuple[Owner, list[Message]]]:
-        """The records that may go now, per partition, ordered by their first timestamp."""
+    ) -> list[tuple[Owner, list[Message], npt.NDArray[np.int64]]]:
+        """The records that may go now, per partition, ordered by their first timestamp,
+        with their timestamps (``timestamps_of``)."""
         at = self.clock() if now is None else now
         horizon: int | None = None
         for owner, held in self._held.items():
@@ -120,7 +125,7 @@ class TimeAligner:
             horizon = last if horizon is None else min(horizon, last)
         if horizon is None:
             return []
-        released: list[tuple[int, Owner, list[Message]]] = []
+        released: list[tuple[int, Owner, list[Message], npt.NDArray[np.int64]]] = []
         for owner, held in self._held.items():
             if not held.messages:
                 continue
@@ -128,11 +133,11 @@ class TimeAligner:
             cut = int(later[0]) if later.size else len(held.messages)
             if cut == 0:
                 continue
-            released.append((int(held.stamps[0]), owner, held.messages[:cut]))
+            released.append((int(held.stamps[0]), owner, held.messages[:cut], held.stamps[:cut]))
             held.last_stamp = int(held.stamps[cut - 1])
             held.messages = held.messages[cut:]
             held.stamps = held.stamps[cut:]
             if not held.messages:
                 held.empty_since = at
         released.sort(key=lambda item: item[0])
-        return [(owner, messages) for _, owner, messages in released]
+        return [(owner, messages, stamps) for _, owner, messages, stamps in released]
