@@ -22,6 +22,7 @@ __all__ = [
     "ServiceProcess",
     "ServiceTopics",
     "alert_payloads",
+    "alerts_by_id",
     "feature_records_seen",
     "input_covered",
     "latest_snapshots",
@@ -312,6 +313,14 @@ def wait_for_state(
         f"after {timeout}s the state covers {input_covered(snapshots)} of {covered} input "
         f"offsets and counts {records_counted(snapshots)} of {counted} records"
     )
+
+
+def alerts_by_id(bootstrap: str, topic: str) -> dict[str, set[bytes]]:
+    """Alert id → every distinct payload carrying it, from the whole alerts topic."""
+    by_id: dict[str, set[bytes]] = {}
+    for msg in read_all(bootstrap, topic, timeout=20):
+        by_id.setdefault(msgspec.json.decode(msg.value())["id"], set()).add(msg.value())
+    return by_id
 
 
 def alert_payloads(messages: Iterable[Any]) -> list[dict[str, Any]]:

@@ -18,12 +18,12 @@ from tests.service_data import live_records, training_profile
 from tests.service_harness import (
     ServiceProcess,
     ServiceTopics,
+    alerts_by_id,
     feature_records_seen,
     input_covered,
     latest_snapshots,
     make_topics,
     produce_json,
-    read_all,
     records_counted,
     write_config,
 )
@@ -49,14 +49,6 @@ def _run_to_the_end(service: ServiceProcess, bootstrap: str, state_topic: str) -
     else:
         raise AssertionError(f"records not all consumed:\n{service.tail()}")
     assert service.stop() == 0, service.tail()
-
-
-def _alerts(bootstrap: str, topic: str) -> dict[str, set[bytes]]:
-    """Alert id → every distinct payload carrying it."""
-    by_id: dict[str, set[bytes]] = {}
-    for msg in read_all(bootstrap, topic, timeout=20):
-        by_id.setdefault(msgspec.json.decode(msg.value())["id"], set()).add(msg.value())
-    return by_id
 
 
 def test_sigkill_restarts_lose_nothing_count_nothing_twice_and_repeat_the_same_alerts(
@@ -110,10 +102,10 @@ def test_sigkill_restarts_lose_nothing_count_nothing_twice_and_repeat_the_same_a
     )
     assert records_counted(snapshots) == N_RECORDS
     # (b) a replayed alert is byte-identical to the first copy
-    crashed = _alerts(kafka_bootstrap, crashing.alerts)
+    crashed = alerts_by_id(kafka_bootstrap, crashing.alerts)
     assert all(len(payloads) == 1 for payloads in crashed.values())
     # (c) the same alert ids as the uninterrupted run, with the same content
-    expected = _alerts(kafka_bootstrap, reference.alerts)
+    expected = alerts_by_id(kafka_bootstrap, reference.alerts)
     assert expected, "the scenario must raise alerts"
     differing = set(crashed) ^ set(expected)
     shown = [next(iter(crashed.get(i) or expected[i])) for i in differing]

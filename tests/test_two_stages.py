@@ -13,7 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import pytest
 
 from tests.service_data import shifted_records, training_profile
@@ -21,6 +20,7 @@ from tests.service_harness import (
     ServiceProcess,
     ServiceTopics,
     alert_payloads,
+    alerts_by_id,
     feature_records_seen,
     latest_snapshots,
     make_topics,
@@ -142,13 +142,6 @@ def test_detection_delay_on_12_partitions_is_within_10_percent_of_one_partition(
     assert 0 < one and abs(twelve - one) <= 0.1 * one, (one, twelve)
 
 
-def _alerts_by_id(bootstrap: str, topic: str) -> dict[str, set[bytes]]:
-    by_id: dict[str, set[bytes]] = {}
-    for msg in read_all(bootstrap, topic, timeout=20):
-        by_id.setdefault(msgspec.json.decode(msg.value())["id"], set()).add(msg.value())
-    return by_id
-
-
 def test_sigkill_of_either_stage_counts_every_record_once_and_repeats_the_same_alerts(
     kafka_bootstrap: str, kafka_topics: Callable[..., str], tmp_path: Path
 ) -> None:
@@ -203,8 +196,8 @@ def test_sigkill_of_either_stage_counts_every_record_once_and_repeats_the_same_a
     seen = feature_records_seen(latest_snapshots(kafka_bootstrap, crashing.state))
     assert seen == dict.fromkeys(ALL_FEATURES, n)
     # (b) a replayed alert is byte-identical to its first copy, (c) ids and contents equal
-    crashed = _alerts_by_id(kafka_bootstrap, crashing.alerts)
-    expected = _alerts_by_id(kafka_bootstrap, reference.alerts)
+    crashed = alerts_by_id(kafka_bootstrap, crashing.alerts)
+    expected = alerts_by_id(kafka_bootstrap, reference.alerts)
     assert expected, "the scenario must raise alerts"
     assert all(len(payloads) == 1 for payloads in crashed.values())
     assert crashed == expected

@@ -112,7 +112,12 @@ class ReplayCollector:
             self.events.setdefault(event.feature, Counter())[event.type.value] += 1
         for incident in output.incidents:
             self.events.setdefault(incident.feature, Counter())[incident.type.value] += 1
-            self.book.add(incident.model_dump(mode="json"), float(incident.records_seen))
+            # A feature's records_seen and onset_at count its own stream, which for a field
+            # the profile lacks starts at its first record: place them on the whole stream.
+            x = float(self._before + incident.index + 1)
+            onsets = [f.onset_at for f in incident.findings]
+            onset_x = x - (incident.records_seen - min(onsets)) if onsets else None
+            self.book.add(incident.model_dump(mode="json"), x, onset_x)
         statistics = self.bank.statistics()
         x = float(self.records)
         for name in self._tracks:

@@ -13,9 +13,13 @@ from __future__ import annotations
 
 from typing import Final
 
-from driftwarden.stream.service.delivery import Headers
+from confluent_kafka import Message
 
-__all__ = ["HEADERS_LIMIT", "KAFKA_DEFAULT_LIMIT", "RESERVED_BYTES", "dead_letter"]
+from driftwarden.stream.ops.metrics import ServiceMetrics
+from driftwarden.stream.service.delivery import Headers, Owner, TrackedProducer, headers_of
+from driftwarden.stream.service.service_stats import ServiceStats
+
+__all__ = ["HEADERS_LIMIT", "KAFKA_DEFAULT_LIMIT", "RESERVED_BYTES", "DeadLetters", "dead_letter"]
 
 HEADERS_LIMIT: Final = 16 * 1024
 """Original headers larger than this (names and values together) are dropped, and said so."""
@@ -83,3 +87,43 @@ def _size(headers: Headers) -> int:
         len(name) + len(item.encode() if isinstance(item, str) else item or b"")
         for name, item in headers
     )
+
+
+class DeadLetters:
+    """Sends rejected messages to the DLQ topic, each on behalf of the partition it was read
+    from (so a checkpoint covers it only once the broker holds it), and counts them by
+    reason in ``stats`` and ``metrics``."""
+
+    def __init__(
+        self,
+        producer: TrackedProducer,
+        topic: str,
+        record_limit: int,
+        stats: ServiceStats,
+        metrics: ServiceMetrics,
+    ) -> None:
+        self.producer = producer
+        self.topic = topic
+        self.record_limit = record_limit
+        self.stats = stats
+        self.metrics = metrics
+
+    def send(self, msg: Message, owner: Owner, reason: str, detail: str) -> None:
+        """``msg`` (of partition ``owner``) to the DLQ, with ``reason`` and ``detail``."""
+        offset = int(msg.offset() or 0)
+        value, headers = dead_letter(
+            msg.value(),
+            headers_of(msg),
+            reason=reason,
+            detail=detail,
+            topic=owner[0],
+            partition=owner[1],
+            offset=offset,
+            key=msg.key(),
+            record_limit=self.record_limit,
+        )
+        self.producer.produce(
+            self.topic, value, key=msg.key(), headers=headers, owner=owner, source_offset=offset
+        )
+        self.stats.dlq_reasons[reason] = self.stats.dlq_reasons.get(reason, 0) + 1
+        self.metrics.observe_dlq(reason)

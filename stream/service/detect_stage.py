@@ -27,8 +27,8 @@ from driftwarden.stream.cloudevents import CONTENT_TYPE, alerts_of
 from driftwarden.stream.config import ServiceConfig
 from driftwarden.stream.decoding.column_chunks import MalformedChunk, decode_chunk
 from driftwarden.stream.ops.metrics import ServiceMetrics, merge_feature_statistics
-from driftwarden.stream.service.dead_letters import dead_letter
-from driftwarden.stream.service.delivery import Headers, Owner, TrackedProducer, headers_of
+from driftwarden.stream.service.dead_letters import DeadLetters
+from driftwarden.stream.service.delivery import Headers, Owner, TrackedProducer
 from driftwarden.stream.service.partition_state import PartitionState
 from driftwarden.stream.service.service_stats import ServiceStats
 from driftwarden.stream.service.stage_service import group_by_partition
@@ -112,9 +112,10 @@ class DetectPath:
     ) -> None:
         self.producer = producer
         self.alerts_topic = config.kafka.alerts_topic
-        self.dlq_topic = config.kafka.dlq_topic
+        self.dead_letters = DeadLetters(
+            producer, config.kafka.dlq_topic, dlq_record_limit, stats, metrics
+        )
         self.source = source
-        self.dlq_record_limit = dlq_record_limit
         self.stats = stats
         self.metrics = metrics
         self.detector_events = config.alerts.detector_events
@@ -147,7 +148,8 @@ class DetectPath:
             try:
                 chunk = decode_chunk(msg.value())
             except MalformedChunk as exc:
-                self._dead_letter(state, msg, str(exc))
+                state.bad_chunks += 1
+                self.dead_letters.send(msg, state.owner, BAD_CHUNK, str(exc))
                 continue
             self.stats.chunks_in += 1
             source = chunk.batch.positions.sources[0] if chunk.batch.n_records else ""
@@ -172,31 +174,6 @@ class DetectPath:
                 self.metrics.observe_event(alert.kind)
         state.next_offset = last + 1
         return len(group)
-
-    def _dead_letter(self, state: DetectState, msg: Message, detail: str) -> None:
-        offset = int(msg.offset() or 0)
-        value, headers = dead_letter(
-            msg.value(),
-            headers_of(msg),
-            reason=BAD_CHUNK,
-            detail=detail,
-            topic=state.topic,
-            partition=state.partition,
-            offset=offset,
-            key=msg.key(),
-            record_limit=self.dlq_record_limit,
-        )
-        self.producer.produce(
-            self.dlq_topic,
-            value,
-            key=msg.key(),
-            headers=headers,
-            owner=state.owner,
-            source_offset=offset,
-        )
-        state.bad_chunks += 1
-        self.stats.dlq_reasons[BAD_CHUNK] = self.stats.dlq_reasons.get(BAD_CHUNK, 0) + 1
-        self.metrics.observe_dlq(BAD_CHUNK)
 
 
 class DetectStage:

@@ -29,8 +29,8 @@ from driftwarden.stream.decoding.column_chunks import encode_chunk
 from driftwarden.stream.decoding.decoder import Decoder
 from driftwarden.stream.decoding.decoder_options import decoder_options
 from driftwarden.stream.ops.metrics import ServiceMetrics
-from driftwarden.stream.service.dead_letters import dead_letter
-from driftwarden.stream.service.delivery import Owner, TrackedProducer, headers_of
+from driftwarden.stream.service.dead_letters import DeadLetters
+from driftwarden.stream.service.delivery import Owner, TrackedProducer
 from driftwarden.stream.service.partition_state import PartitionState
 from driftwarden.stream.service.service_stats import ServiceStats
 from driftwarden.stream.service.stage_service import group_by_partition
@@ -104,8 +104,9 @@ class SplitPath:
     ) -> None:
         self.producer = producer
         self.columns_topic = config.kafka.columns_topic
-        self.dlq_topic = config.kafka.dlq_topic
-        self.dlq_record_limit = dlq_record_limit
+        self.dead_letters = DeadLetters(
+            producer, config.kafka.dlq_topic, dlq_record_limit, stats, metrics
+        )
         self.stats = stats
         self.metrics = metrics
 
@@ -126,7 +127,9 @@ class SplitPath:
         )
         result = state.decoder.decode(payloads, positions)
         for rejected in result.rejected:
-            self._dead_letter(state, group[rejected.index], rejected.reason, rejected.detail)
+            self.dead_letters.send(
+                group[rejected.index], state.owner, rejected.reason, rejected.detail
+            )
         state.dlq_records += len(result.rejected)
         self.stats.dlq += len(result.rejected)
         if result.batch is not None:
@@ -148,30 +151,6 @@ class SplitPath:
         self.stats.bytes += nbytes
         self.metrics.observe_batch(state.topic, n, nbytes, time.perf_counter() - started)
         return n
-
-    def _dead_letter(self, state: SplitState, msg: Message, reason: str, detail: str) -> None:
-        offset = int(msg.offset() or 0)
-        value, headers = dead_letter(
-            msg.value(),
-            headers_of(msg),
-            reason=reason,
-            detail=detail,
-            topic=state.topic,
-            partition=state.partition,
-            offset=offset,
-            key=msg.key(),
-            record_limit=self.dlq_record_limit,
-        )
-        self.producer.produce(
-            self.dlq_topic,
-            value,
-            key=msg.key(),
-            headers=headers,
-            owner=state.owner,
-            source_offset=offset,
-        )
-        self.stats.dlq_reasons[reason] = self.stats.dlq_reasons.get(reason, 0) + 1
-        self.metrics.observe_dlq(reason)
 
 
 class SplitStage:

@@ -136,10 +136,11 @@ def assert_same_alerts(run: RunOutcome, reference: RunOutcome, logs: str = "") -
     )
 
 
-def incident_outline(run: RunOutcome) -> set[tuple[str, str, str]]:
-    """What the incidents said, without the record positions that the arrival order of
-    several input partitions decides: (feature, incident event type, finding kind) of every
-    active finding.
+def incident_outline(run: RunOutcome) -> set[tuple[str, str]]:
+    """What the incidents said, without what the arrival order of several input partitions
+    decides (the record positions, and which of a feature's findings came first when two
+    instances' stage one interleave): each feature with an opened incident, as
+    ``(feature, "opened")``, and each (feature, finding kind) its incident events carried.
 
     Left out: ``null_rate`` on ``promo_code``, the field the scenario starts sending at the
     change. Its bank starts at its first record, and how many records of the other
@@ -151,9 +152,11 @@ def incident_outline(run: RunOutcome) -> set[tuple[str, str, str]]:
             event = msgspec.json.decode(payload)
             if not event["type"].startswith("driftwarden.incident."):
                 continue
+            if event["type"] == "driftwarden.incident.opened.v1":
+                outline.add((event["subject"], "opened"))
             for finding in event["data"]["findings"]:
                 if (event["subject"], finding["kind"]) != ("promo_code", "null_rate"):
-                    outline.add((event["subject"], event["type"], finding["kind"]))
+                    outline.add((event["subject"], finding["kind"]))
     return outline
 
 
