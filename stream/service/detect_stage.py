@@ -31,7 +31,7 @@ from driftwarden.stream.service.dead_letters import DeadLetters
 from driftwarden.stream.service.delivery import Headers, Owner, TrackedProducer
 from driftwarden.stream.service.partition_state import PartitionState
 from driftwarden.stream.service.service_stats import ServiceStats
-from driftwarden.stream.service.stage_service import group_by_partition
+from driftwarden.stream.service.stage import group_by_partition
 
 __all__ = ["BAD_CHUNK", "DetectPath", "DetectStage", "DetectState"]
 

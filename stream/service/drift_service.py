@@ -30,7 +30,8 @@ from driftwarden.stream.service.detect_stage import DetectStage
 from driftwarden.stream.service.instance import InstanceIdentity, claim_identity
 from driftwarden.stream.service.service_stats import ServiceStats
 from driftwarden.stream.service.split_stage import SplitStage
-from driftwarden.stream.service.stage_service import StageName, StageService
+from driftwarden.stream.service.stage import StageName
+from driftwarden.stream.service.stage_service import StageService
 from driftwarden.stream.service.topics import dlq_record_limit, ensure_topics
 
 __all__ = ["STAGES", "DriftService", "ServiceStats"]

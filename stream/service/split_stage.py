@@ -33,7 +33,7 @@ from driftwarden.stream.service.dead_letters import DeadLetters
 from driftwarden.stream.service.delivery import Owner, TrackedProducer
 from driftwarden.stream.service.partition_state import PartitionState
 from driftwarden.stream.service.service_stats import ServiceStats
-from driftwarden.stream.service.stage_service import group_by_partition
+from driftwarden.stream.service.stage import group_by_partition
 from driftwarden.stream.service.time_alignment import TimeAligner
 
 __all__ = ["SplitPath", "SplitStage", "SplitState"]
