@@ -72,8 +72,9 @@ def _refusal_of(bootstrap: str, topic: str) -> KafkaError | None:
 class HeldBack:
     """Watches one partition's snapshot and committed offsets against a bound.
 
-    The committed offsets are read by a consumer with the service's ``group.id`` that never
-    subscribes: ``committed()`` asks the coordinator without joining the group.
+    The committed offsets are read by a consumer with the group of the service's split stage
+    (``<group_id>.split``, which commits the input offsets) that never subscribes:
+    ``committed()`` asks the coordinator without joining the group.
     """
 
     def __init__(self, bootstrap: str, topics: ServiceTopics, group: str, bound: int) -> None:
@@ -81,7 +82,11 @@ class HeldBack:
         self.topics = topics
         self.bound = bound
         self.offsets_reader = Consumer(
-            {"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False}
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": f"{group}.split",
+                "enable.auto.commit": False,
+            }
         )
 
     def close(self) -> None:
@@ -167,8 +172,12 @@ def test_a_refusing_dlq_holds_the_partition_back_loudly_and_it_resumes_once_the_
     service.wait_for_log("service_started", timeout=60)
     admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
     _set_dlq_limit(admin, topics.dlq, REFUSING)
-    refusal = _refusal_of(kafka_bootstrap, topics.dlq)
-    assert refusal is not None and refusal.code() == KafkaError.MSG_SIZE_TOO_LARGE, refusal
+    # The broker applies a topic's new config shortly after it acknowledged the change.
+    deadline = time.monotonic() + 30
+    while (refusal := _refusal_of(kafka_bootstrap, topics.dlq)) is None:
+        assert time.monotonic() < deadline, "the DLQ topic still accepts after 30 s"
+        time.sleep(0.5)
+    assert refusal.code() == KafkaError.MSG_SIZE_TOO_LARGE, refusal
     produce_json(kafka_bootstrap, topics.input, stream, partition_of=lambda i: i % PARTITIONS)
 
     # From the first record on, while the DLQ refuses: neither the snapshot nor the group's
@@ -183,7 +192,10 @@ def test_a_refusing_dlq_holds_the_partition_back_loudly_and_it_resumes_once_the_
     assert stalled["offset"] in bad_offsets, stalled
 
     _set_dlq_limit(admin, topics.dlq, None)
-    assert _refusal_of(kafka_bootstrap, topics.dlq) is None
+    deadline = time.monotonic() + 30
+    while _refusal_of(kafka_bootstrap, topics.dlq) is not None:
+        assert time.monotonic() < deadline, "the DLQ topic still refuses after 30 s"
+        time.sleep(0.5)
     wait_until_covered(kafka_bootstrap, topics.state, n_records, PARTITIONS, [service])
     service.wait_for_log("partition_resumed", timeout=60)
     assert service.stop() == 0, log_tail(service)
