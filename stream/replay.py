@@ -443,11 +443,10 @@ class Replayer:
         if result.batch is None:
             return ReplayStep([], rejected)
         self._count(result.batch)
-        known = self.decoder.columns.kinds.keys() | self.decoder.learned_kinds.keys()
         output = merge_outputs(
             [
                 self.banks.run(name, chunk)
-                for name, chunk in split_by_feature(result.batch, known).items()
+                for name, chunk in split_by_feature(result.batch, self.decoder.known_fields).items()
             ]
         )
         if self.observer is not None:

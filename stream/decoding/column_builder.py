@@ -147,6 +147,11 @@ class ColumnBuilder:
         """The kinds inferred so far for names not in ``kinds`` (a copy)."""
         return dict(self._learned)
 
+    @property
+    def known_names(self) -> set[str]:
+        """Every name with a fixed kind, given or learned (no copy of the kinds made)."""
+        return self.kinds.keys() | self._learned.keys()
+
     def kind(self, name: str) -> Kind | None:
         """The fixed kind of ``name`` (given or learned), if any."""
         return self.kinds.get(name) or self._learned.get(name)

@@ -293,6 +293,12 @@ class Decoder:
         """The kinds inferred so far for fields not in ``kinds`` (a copy)."""
         return self.columns.learned_kinds
 
+    @property
+    def known_fields(self) -> set[str]:
+        """Every field this decoder types: the given ``kinds`` and the learned ones. A batch
+        cut per feature has a chunk for each, absent from the batch or not."""
+        return self.columns.known_names
+
     def snapshot(self) -> dict[str, Any]:
         """The kinds learned so far, JSON-serialisable, for the checkpoint."""
         return {

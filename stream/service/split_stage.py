@@ -135,8 +135,9 @@ class SplitPath:
         if result.batch is not None:
             accepted_stamps = np.maximum(stamps, -1)[result.accepted_index]
             last = int(offsets[-1])
-            known = state.decoder.columns.kinds.keys() | state.decoder.learned_kinds.keys()
-            for feature, chunk in split_by_feature(result.batch, known).items():
+            for feature, chunk in split_by_feature(
+                result.batch, state.decoder.known_fields
+            ).items():
                 self.producer.produce(
                     self.columns_topic,
                     encode_chunk(feature, chunk, accepted_stamps),
