@@ -32,13 +32,22 @@ import pyarrow as pa
 
 from driftwarden.detectors.feature_batch import FeatureBatch, SourcePositions
 
-__all__ = ["ColumnChunk", "MalformedChunk", "decode_chunk", "encode_chunk", "runs", "unrun"]
+__all__ = [
+    "NO_TIMESTAMP",
+    "ColumnChunk",
+    "MalformedChunk",
+    "decode_chunk",
+    "encode_chunk",
+    "runs",
+    "unrun",
+]
 
 _META_KEY = b"driftwarden"
 _OFFSETS_KEY = b"driftwarden.offsets"
 _TIMESTAMPS_KEY = b"driftwarden.timestamps"
 _FORMAT = 1
-_NO_TIMESTAMP = -1
+NO_TIMESTAMP = -1
+"""A record's timestamp when the broker gave none."""
 
 
 class MalformedChunk(ValueError):
@@ -48,7 +57,7 @@ class MalformedChunk(ValueError):
 @dataclass(frozen=True, slots=True)
 class ColumnChunk:
     """One feature's records of one input batch: the single-feature batch and each record's
-    timestamp (milliseconds since the epoch, -1 when unknown)."""
+    timestamp (milliseconds since the epoch, ``NO_TIMESTAMP`` when unknown)."""
 
     feature: str
     batch: FeatureBatch
@@ -57,7 +66,7 @@ class ColumnChunk:
     @property
     def time_range(self) -> tuple[int, int] | None:
         """The earliest and latest known record timestamp."""
-        known = self.timestamps[self.timestamps != _NO_TIMESTAMP]
+        known = self.timestamps[self.timestamps != NO_TIMESTAMP]
         return (int(known.min()), int(known.max())) if known.size else None
 
 

@@ -25,7 +25,7 @@ from driftwarden.detectors.settings import DetectorSettings
 from driftwarden.detectors.snapshots import check_snapshot
 from driftwarden.stream.cloudevents import CONTENT_TYPE, alerts_of
 from driftwarden.stream.config import ServiceConfig
-from driftwarden.stream.decoding.column_chunks import MalformedChunk, decode_chunk
+from driftwarden.stream.decoding.column_chunks import NO_TIMESTAMP, MalformedChunk, decode_chunk
 from driftwarden.stream.ops.metrics import ServiceMetrics, merge_feature_statistics
 from driftwarden.stream.service.dead_letters import DeadLetters
 from driftwarden.stream.service.delivery import Headers, Owner, TrackedProducer
@@ -164,7 +164,7 @@ class DetectPath:
                 stamp = int(stamps[alert.record_index])
                 self.producer.produce(
                     self.alerts_topic,
-                    alert.encode(stamp if stamp >= 0 else None),
+                    alert.encode(None if stamp == NO_TIMESTAMP else stamp),
                     key=alert.feature.encode(),
                     headers=_ALERT_HEADERS,
                     owner=state.owner,

@@ -133,7 +133,7 @@ class SplitPath:
         state.dlq_records += len(result.rejected)
         self.stats.dlq += len(result.rejected)
         if result.batch is not None:
-            accepted_stamps = np.maximum(stamps, -1)[result.accepted_index]
+            accepted_stamps = stamps[result.accepted_index]
             last = int(offsets[-1])
             for feature, chunk in split_by_feature(
                 result.batch, state.decoder.known_fields

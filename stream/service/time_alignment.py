@@ -26,22 +26,22 @@ import numpy as np
 import numpy.typing as npt
 from confluent_kafka import Message
 
+from driftwarden.stream.decoding.column_chunks import NO_TIMESTAMP
 from driftwarden.stream.service.delivery import Owner
 
 __all__ = ["TimeAligner", "timestamps_of"]
 
-_UNKNOWN = np.iinfo(np.int64).min  # no timestamp: released at once
 _TIMESTAMP = methodcaller("timestamp")  # (type, ms); type 0: none
 
 
 def timestamps_of(messages: list[Message]) -> npt.NDArray[np.int64]:
-    """Each message's timestamp in ms (``_UNKNOWN`` when the broker gave none)."""
+    """Each message's timestamp in ms (``NO_TIMESTAMP`` when the broker gave none)."""
     if not messages:
         return np.empty(0, dtype=np.int64)
     flat = np.fromiter(
         chain.from_iterable(map(_TIMESTAMP, messages)), dtype=np.int64, count=2 * len(messages)
     )
-    return np.where(flat[0::2] != 0, flat[1::2], _UNKNOWN)
+    return np.where(flat[0::2] != 0, flat[1::2], NO_TIMESTAMP)
 
 
 @dataclass(slots=True)
@@ -49,7 +49,7 @@ class _Held:
     messages: list[Message] = field(default_factory=list)
     stamps: npt.NDArray[np.int64] = field(default_factory=lambda: np.empty(0, np.int64))
     empty_since: float | None = None
-    last_stamp: int = _UNKNOWN
+    last_stamp: int = NO_TIMESTAMP
 
 
 class TimeAligner:
