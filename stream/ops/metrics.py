@@ -287,15 +287,23 @@ class ServiceMetrics:
         (40, 40.0)
         """
         try:
-            lags = _partition_lags(json.loads(stats_json))
-        except (ValueError, TypeError, AttributeError) as exc:
+            stats = json.loads(stats_json)
+        except (ValueError, TypeError) as exc:
             log.warning("kafka_statistics_unreadable", error=str(exc))
             return
-        # Each consumer (one per stage) reports its own topics.
-        topics = {topic for topic, _ in lags} | {
-            topic for topic, _ in self._lags if topic in _stats_topics(stats_json)
-        }
-        mine = {key for key in self._lags if key[0] in topics}
+        self.observe_statistics(stats)
+
+    def observe_statistics(self, stats: Any) -> None:
+        """``stats_callback`` for a document already parsed (the service parses it once
+        for the metrics and the broker watch)."""
+        try:
+            lags = _partition_lags(stats)
+            reported = set(stats.get("topics") or {})
+        except (TypeError, AttributeError) as exc:
+            log.warning("kafka_statistics_unreadable", error=str(exc))
+            return
+        # Each consumer (one per stage) reports its own topics: only their series change.
+        mine = {key for key in self._lags if key[0] in reported}
         for stale in mine - lags.keys():
             self._consumer_lag.remove(*stale)
         for (topic, partition), lag in lags.items():
@@ -318,14 +326,6 @@ class ServiceMetrics:
         """One sample's current value, by sample name (``..._total``, ``..._count``) and
         labels; ``None`` when there is no such sample. For tests and the progress line."""
         return self.registry.get_sample_value(name, labels)
-
-
-def _stats_topics(stats_json: str) -> set[str]:
-    """The topics a statistics document reports on."""
-    try:
-        return set(json.loads(stats_json).get("topics") or {})
-    except (ValueError, TypeError, AttributeError):
-        return set()
 
 
 def _partition_lags(stats: Any) -> dict[tuple[str, str], int]:

@@ -137,13 +137,17 @@ class StageService:
         return Consumer(consumer_conf), TrackedProducer(producer)
 
     def _on_statistics(self, stats_json: str) -> None:
-        self.metrics.stats_callback(stats_json)
-        if not self.watching:
-            return
         try:
-            self.watch.on_stats(json.loads(stats_json))
-        except (ValueError, AttributeError, TypeError):
-            pass  # already logged by metrics.stats_callback
+            stats = json.loads(stats_json)
+        except (ValueError, TypeError) as exc:
+            log.warning("kafka_statistics_unreadable", error=str(exc))
+            return
+        self.metrics.observe_statistics(stats)
+        if self.watching:
+            try:
+                self.watch.on_stats(stats)
+            except (AttributeError, TypeError):
+                pass  # not a statistics document: observe_statistics logged it
 
     # -- rebalance -------------------------------------------------------------------------
 
