@@ -27,6 +27,7 @@ __all__ = [
     "input_covered",
     "latest_snapshots",
     "make_topics",
+    "outputs_for",
     "produce_json",
     "read_all",
     "read_until",
@@ -55,8 +56,16 @@ def make_topics(
 ) -> ServiceTopics:
     """Create input (``partitions``), alerts, DLQ, compacted state and columns
     (``columns_partitions``) topics."""
+    return outputs_for(make_topic(partitions=partitions), make_topic, columns_partitions)
+
+
+def outputs_for(
+    input_topic: str, make_topic: Callable[..., str], columns_partitions: int = 2
+) -> ServiceTopics:
+    """Fresh alerts, DLQ, compacted state and columns (``columns_partitions``) topics for a
+    run over ``input_topic`` (a second run over an input another run reads, say)."""
     return ServiceTopics(
-        input=make_topic(partitions=partitions),
+        input=input_topic,
         alerts=make_topic(partitions=1),
         dlq=make_topic(partitions=1),
         state=make_topic(partitions=1, config={"cleanup.policy": "compact"}),

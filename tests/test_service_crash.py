@@ -23,6 +23,7 @@ from tests.service_harness import (
     input_covered,
     latest_snapshots,
     make_topics,
+    outputs_for,
     produce_json,
     records_counted,
     write_config,
@@ -61,13 +62,7 @@ def test_sigkill_restarts_lose_nothing_count_nothing_twice_and_repeat_the_same_a
     # One input topic; the uninterrupted and the crashing runs each have their own group,
     # alerts, DLQ and state topics.
     reference = make_topics(kafka_topics, partitions=PARTITIONS)
-    crashing = ServiceTopics(
-        input=reference.input,
-        alerts=kafka_topics(partitions=1),
-        dlq=kafka_topics(partitions=1),
-        state=kafka_topics(partitions=1, config={"cleanup.policy": "compact"}),
-        columns=kafka_topics(partitions=3),
-    )
+    crashing = outputs_for(reference.input, kafka_topics, columns_partitions=3)
     produce_json(kafka_bootstrap, reference.input, records, partition_of=lambda i: i % PARTITIONS)
 
     def config(topics: ServiceTopics, name: str) -> Path:

@@ -24,6 +24,7 @@ from tests.service_harness import (
     feature_records_seen,
     latest_snapshots,
     make_topics,
+    outputs_for,
     produce_json,
     read_all,
     wait_for_state,
@@ -151,13 +152,7 @@ def test_sigkill_of_either_stage_counts_every_record_once_and_repeats_the_same_a
     n = 60_000
     profile = training_profile(tmp_path / "profile.json")
     reference = make_topics(kafka_topics, partitions=1, columns_partitions=3)
-    crashing = ServiceTopics(
-        input=reference.input,
-        alerts=kafka_topics(partitions=1),
-        dlq=kafka_topics(partitions=1),
-        state=kafka_topics(partitions=1, config={"cleanup.policy": "compact"}),
-        columns=kafka_topics(partitions=3),
-    )
+    crashing = outputs_for(reference.input, kafka_topics, columns_partitions=3)
     produce_json(kafka_bootstrap, reference.input, shifted_records(n, n // 2))
 
     uninterrupted = ServiceProcess(

@@ -6,6 +6,7 @@ Fault tests stop and restart it; the session broker that other tests share is ne
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import socket
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from tests.service_harness import REPO_DIR, ServiceTopics
+from tests.service_harness import REPO_DIR, ServiceTopics, outputs_for
 
 __all__ = ["PrivateBroker", "create_topic", "free_port_pair", "service_topics"]
 
@@ -103,10 +104,4 @@ def create_topic(bootstrap: str, partitions: int = 1, config: dict[str, str] | N
 
 def service_topics(bootstrap: str, input_topic: str) -> ServiceTopics:
     """Fresh alerts, DLQ, compacted state and columns topics for one run over ``input_topic``."""
-    return ServiceTopics(
-        input=input_topic,
-        alerts=create_topic(bootstrap),
-        dlq=create_topic(bootstrap),
-        state=create_topic(bootstrap, config={"cleanup.policy": "compact"}),
-        columns=create_topic(bootstrap, partitions=2),
-    )
+    return outputs_for(input_topic, functools.partial(create_topic, bootstrap))

@@ -26,7 +26,13 @@ from tests.faults.run_outcome import (
     wait_until_covered,
 )
 from tests.service_data import live_records, training_profile
-from tests.service_harness import ServiceProcess, ServiceTopics, make_topics, write_config
+from tests.service_harness import (
+    ServiceProcess,
+    ServiceTopics,
+    make_topics,
+    outputs_for,
+    write_config,
+)
 
 pytestmark = [pytest.mark.faults, pytest.mark.kafka]
 
@@ -62,13 +68,7 @@ def test_sigkills_in_a_two_instance_group_lose_nothing_count_nothing_twice_and_r
 ) -> None:
     profile = training_profile(tmp_path / "profile.json")
     reference = make_topics(kafka_topics, partitions=PARTITIONS)
-    grouped = ServiceTopics(
-        input=reference.input,
-        alerts=kafka_topics(partitions=1),
-        dlq=kafka_topics(partitions=1),
-        state=kafka_topics(partitions=1, config={"cleanup.policy": "compact"}),
-        columns=kafka_topics(partitions=2),
-    )
+    grouped = outputs_for(reference.input, kafka_topics, columns_partitions=2)
 
     def config(topics: ServiceTopics, name: str, group: str, kafka: dict[str, str]) -> Path:
         return write_config(
