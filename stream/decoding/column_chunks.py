@@ -63,12 +63,6 @@ class ColumnChunk:
     batch: FeatureBatch
     timestamps: npt.NDArray[np.int64]
 
-    @property
-    def time_range(self) -> tuple[int, int] | None:
-        """The earliest and latest known record timestamp."""
-        known = self.timestamps[self.timestamps != NO_TIMESTAMP]
-        return (int(known.min()), int(known.max())) if known.size else None
-
 
 def runs(values: npt.NDArray[np.int64], step: int) -> npt.NDArray[np.int64]:
     """``values`` as ``(index, value)`` pairs (rows) opening each run in which every value is

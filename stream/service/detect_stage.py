@@ -89,7 +89,7 @@ class DetectState:
             banks=FeatureBanks.restore(state["banks"], settings, profile, dedupe=True),
             next_offset=state["next_offset"],
             bad_chunks=state["bad_chunks"],
-            foreign_chunks=state.get("foreign_chunks", 0),
+            foreign_chunks=state["foreign_chunks"],
         )
 
 

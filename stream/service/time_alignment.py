@@ -100,10 +100,6 @@ class TimeAligner:
         again from its snapshot's offset)."""
         self._held.pop(owner, None)
 
-    def clear(self) -> None:
-        """Drop every held record."""
-        self._held.clear()
-
     def release(
         self, has_more: Callable[[Owner], bool], now: float | None = None
     ) -> list[tuple[Owner, list[Message], npt.NDArray[np.int64]]]:
