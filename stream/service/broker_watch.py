@@ -49,12 +49,26 @@ class BrokerWatch:
     [('broker_unreachable', None), ('broker_recovered', 30.0)]
     >>> watch.reachable, watch.outages
     (True, 1)
+
+    Two consumers (the service's two stages) share one watch: the outage the detect stage's
+    consumer opened ends only with that consumer's statistics, not with the split stage's,
+    which may have been taken before the outage began.
+
+    >>> with capture_logs() as logs:
+    ...     watch.on_error(down, consumer="detect")
+    ...     watch.on_error(down, consumer="split")  # the same outage
+    ...     watch.on_stats(broker("UP"), consumer="split")  # older news: ignored
+    ...     unreachable = watch.reachable
+    ...     watch.on_stats(broker("UP"), consumer="detect")
+    >>> unreachable, watch.reachable, [line["event"] for line in logs]
+    (False, True, ['broker_unreachable', 'broker_recovered'])
     """
 
     def __init__(self, clock: Any = time.monotonic) -> None:
         self._clock = clock
         self._lock = threading.Lock()
         self._down_since: float | None = None
+        self._opener = ""  # the consumer whose report opened the outage
         self.outages = 0
 
     @property
@@ -62,13 +76,19 @@ class BrokerWatch:
         """False from the consumer's "all brokers down" until a broker reconnects."""
         return self._down_since is None
 
-    def on_error(self, error: KafkaError) -> None:
-        """The consumer's ``error_cb``: opens an outage, logs other client-level errors."""
+    def on_error(self, error: KafkaError, consumer: str = "") -> None:
+        """A consumer's ``error_cb``: opens an outage, logs other client-level errors.
+
+        Several consumers (one per stage) may report to one watch, each under its own
+        ``consumer`` name: the first to report an outage opens it, and only its own
+        statistics end it (the order argument holds within one consumer's queue).
+        """
         if error.code() == KafkaError._ALL_BROKERS_DOWN:
             with self._lock:
                 if self._down_since is not None:
                     return
                 self._down_since = self._clock()
+                self._opener = consumer
                 self.outages += 1
             log.warning("broker_unreachable", error=error.str())
         else:
@@ -80,11 +100,12 @@ class BrokerWatch:
         if error.code() != KafkaError._ALL_BROKERS_DOWN:
             self._log_error(error)
 
-    def on_stats(self, stats: dict[str, Any]) -> None:
-        """The consumer's statistics: a broker (not a bootstrap placeholder) in state ``UP``
-        ends an outage (see the module docstring for why no clock is compared)."""
+    def on_stats(self, stats: dict[str, Any], consumer: str = "") -> None:
+        """A consumer's statistics: a broker (not a bootstrap placeholder) in state ``UP``
+        ends an outage that consumer opened (see the module docstring for why no clock is
+        compared)."""
         since = self._down_since
-        if since is None:
+        if since is None or consumer != self._opener:
             return
         for broker in (stats.get("brokers") or {}).values():
             if broker.get("state") == "UP" and int(broker.get("nodeid", -1)) >= 0:

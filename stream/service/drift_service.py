@@ -176,16 +176,8 @@ class DriftService:
             stage = DetectStage(
                 self.config, self.profile, self.source, limit, self.stats, self.metrics
             )
-        # One outage log per process: the first stage's consumer watches the brokers.
-        watching = name == self.stage_names[0]
         return StageService(
-            self.config,
-            stage,
-            self.stats,
-            self.metrics,
-            threading.Event(),
-            self.watch,
-            watching,
+            self.config, stage, self.stats, self.metrics, threading.Event(), self.watch
         )
 
     def _serve(

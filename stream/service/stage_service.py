@@ -12,6 +12,7 @@ decides liveness and readiness, and a broker outage only pauses it (``BrokerWatc
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -56,9 +57,9 @@ class StageService:
     """Runs one ``Stage`` until ``stop`` is set (see the module docstring).
 
     ``stats``, ``metrics`` and ``watch`` are shared with the other stage when both run in
-    one process, and only the ``watching`` stage's consumer reports to ``watch`` (its
-    ordering argument holds for one consumer); ``probes`` and ``stop`` (set: finish the
-    batch, checkpoint, close) are this stage's own.
+    one process (each stage's consumer reports to ``watch`` under the stage's name, so the
+    process logs one outage whichever stage notices it first); ``probes`` and ``stop`` (set:
+    finish the batch, checkpoint, close) are this stage's own.
     """
 
     def __init__(
@@ -69,7 +70,6 @@ class StageService:
         metrics: ServiceMetrics,
         stop: threading.Event,
         watch: BrokerWatch,
-        watching: bool = True,
     ) -> None:
         self.config = config
         self.stage = stage
@@ -77,7 +77,6 @@ class StageService:
         self.stats = stats
         self.metrics = metrics
         self.watch = watch
-        self.watching = watching
         self.probes = Probes(liveness_timeout_s=config.service.liveness_timeout_s)
         self.states: dict[tuple[str, int], PartitionState] = {}
         self.assigned = False
@@ -110,8 +109,8 @@ class StageService:
                 "isolation.level": "read_committed",
                 "statistics.interval.ms": 5000,
                 "stats_cb": self._on_statistics,
-                # The watching consumer's report opens an outage (one per process).
-                "error_cb": self.watch.on_error if self.watching else self.watch.on_producer_error,
+                # The consumer's report opens an outage (one per process, see BrokerWatch).
+                "error_cb": functools.partial(self.watch.on_error, consumer=self.stage.name),
                 "logger": LibrdkafkaLog(),
             }
         )
@@ -143,11 +142,10 @@ class StageService:
             log.warning("kafka_statistics_unreadable", error=str(exc))
             return
         self.metrics.observe_statistics(stats)
-        if self.watching:
-            try:
-                self.watch.on_stats(stats)
-            except (AttributeError, TypeError):
-                pass  # not a statistics document: observe_statistics logged it
+        try:
+            self.watch.on_stats(stats, consumer=self.stage.name)
+        except (AttributeError, TypeError):
+            pass  # not a statistics document: observe_statistics logged it
 
     # -- rebalance -------------------------------------------------------------------------
 
