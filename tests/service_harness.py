@@ -179,8 +179,11 @@ def produce_json(
     topic: str,
     records: Iterable[dict[str, Any] | bytes | None],
     partition_of: Callable[[int], int] | None = None,
+    timestamp_of: Callable[[int], int] | None = None,
 ) -> int:
-    """Produce records (dicts as JSON; bytes/None as they are); returns how many."""
+    """Produce records (dicts as JSON; bytes/None as they are); returns how many.
+    ``timestamp_of(i)``: the i-th record's timestamp in ms (default: the producer's clock,
+    which stamps many records with the same millisecond)."""
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20})
     encoder = msgspec.json.Encoder()
     errors: list[str] = []
@@ -195,6 +198,8 @@ def produce_json(
         kwargs: dict[str, Any] = {"on_delivery": on_delivery}
         if partition_of is not None:
             kwargs["partition"] = partition_of(n - 1)
+        if timestamp_of is not None:
+            kwargs["timestamp"] = timestamp_of(n - 1)
         while True:
             try:
                 producer.produce(topic, value=value, **kwargs)

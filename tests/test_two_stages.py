@@ -74,8 +74,15 @@ def test_a_drift_on_a_12_partition_topic_opens_one_incident_on_its_feature_only(
     topics = make_topics(kafka_topics, partitions=12, columns_partitions=4)
     profile = training_profile(tmp_path / "profile.json")
     config = _config(tmp_path, kafka_bootstrap, topics, profile, "twelve")
+    # One millisecond per record: the merge by event time restores the input's order exactly
+    # (records stamped in the same millisecond on different partitions could interleave).
+    start_ms = int(time.time() * 1000) - n
     produce_json(
-        kafka_bootstrap, topics.input, shifted_records(n, change_at), partition_of=lambda i: i % 12
+        kafka_bootstrap,
+        topics.input,
+        shifted_records(n, change_at),
+        partition_of=lambda i: i % 12,
+        timestamp_of=lambda i: start_ms + i,
     )
     if separate:
         services = [
@@ -103,8 +110,7 @@ def test_a_drift_on_a_12_partition_topic_opens_one_incident_on_its_feature_only(
     assert len(opened_ones) == 1, outline
     (opened,) = opened_ones
     assert {f["kind"] for f in opened["data"]["findings"]} >= {"mean_shift"}
-    # Merged by event time: the feature's stream changes at its 60,000th record, give or take
-    # records stamped in the same millisecond on other partitions.
+    # Merged by event time, the feature's stream changes at its 60,000th record, as the input.
     assert change_at - 100 < opened["data"]["records_seen"] <= change_at + 1000, outline
 
 
